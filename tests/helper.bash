@@ -1,0 +1,254 @@
+# Shared helper for the bats suites: load it with `load helper`.
+#
+# The suites talk to reassess through `api`, which hides the transport:
+#   REASSESS_TRANSPORT=cgi   (default) runs ./reassess once per request as a
+#                            CGI program, with the request in its environment
+#                            and its body on standard input;
+#   REASSESS_TRANSPORT=http  sends the request with curl to $REASSESS_URL.
+# Tests never look at the transport; they read $code, $body and `header`.
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+TOP="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+REASSESS="${REASSESS:-$TOP/reassess}"
+REASSESS_TRANSPORT="${REASSESS_TRANSPORT:-cgi}"
+
+# cli ARGS...: the admin command line against the suite's database.
+cli() {
+  "$REASSESS" --db "$REASSESS_DB" "$@"
+}
+
+# sql QUERY: read the suite's database directly (for state assertions).
+sql() {
+  sqlite3 -batch -noheader "$REASSESS_DB" "$1"
+}
+
+# db_digest: a fingerprint of every row, to show that a refused request
+# changed nothing.
+db_digest() {
+  sqlite3 -batch "$REASSESS_DB" .dump | sha256sum | cut -d' ' -f1
+}
+
+# setup_db: a fresh database for this file with two orgs, each with a key.
+# Exports REASSESS_DB, ORG, KEY (org A) and ORG_B, KEY_B (org B).
+# Call it from setup_file.
+setup_db() {
+  export REASSESS_DB="$BATS_FILE_TMPDIR/reassess.db"
+  rm -f "$REASSESS_DB" "$REASSESS_DB-wal" "$REASSESS_DB-shm"
+  cli init >/dev/null
+  ORG=$(cli org create "Org A")
+  KEY=$(cli key create "$ORG" --name "test key A")
+  ORG_B=$(cli org create "Org B")
+  KEY_B=$(cli key create "$ORG_B" --name "test key B")
+  export ORG KEY ORG_B KEY_B
+}
+
+# api [options] METHOD PATH [BODY]
+#   --key SECRET      send this key (default: $KEY)
+#   --no-auth         send no Authorization header
+#   --auth VALUE      send this exact Authorization header value
+#   --ct TYPE         Content-Type (default application/json when a body is given)
+#   --no-ct           send no Content-Type even with a body
+#   -H 'Name: value'  any other request header
+# Sets: code (HTTP status), body (response body), headers (raw header
+# lines). Fails the test if the program crashed or exited non-zero.
+api() {
+  local key="$KEY" auth=1 authval="" ct="" noct=0 has_body=0
+  local -a extra=() pos=()
+  while (($#)); do
+    case "$1" in
+      --key) key="$2"; shift 2 ;;
+      --no-auth) auth=0; shift ;;
+      --auth) authval="$2"; auth=2; shift 2 ;;
+      --ct) ct="$2"; shift 2 ;;
+      --no-ct) noct=1; shift ;;
+      -H) extra+=("$2"); shift 2 ;;
+      *) pos+=("$1"); shift ;;
+    esac
+  done
+  local method="${pos[0]}" path="${pos[1]}" data=""
+  if ((${#pos[@]} > 2)); then data="${pos[2]}"; has_body=1; fi
+  if ((has_body)) && [ -z "$ct" ] && ((noct == 0)); then ct="application/json"; fi
+  ((noct)) && ct=""
+  local authhdr=""
+  case $auth in
+    1) authhdr="Bearer $key" ;;
+    2) authhdr="$authval" ;;
+  esac
+
+  local in="$BATS_TEST_TMPDIR/req.body" out="$BATS_TEST_TMPDIR/resp.raw"
+  printf '%s' "$data" > "$in"
+  if [ "$REASSESS_TRANSPORT" = http ]; then
+    _api_http
+  else
+    _api_cgi
+  fi
+}
+
+# The CGI transport: the environment a web server would give the program.
+_api_cgi() {
+  local -a env=(PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1
+                REASSESS_DB="$REASSESS_DB" REQUEST_METHOD="$method")
+  local p="${path%%\?*}" q=""
+  [[ "$path" == *\?* ]] && q="${path#*\?}"
+  env+=(PATH_INFO="$p" QUERY_STRING="$q" REQUEST_URI="$path" SCRIPT_NAME="")
+  local v
+  for v in $(compgen -e); do
+    case "$v" in
+      REASSESS_DB) ;;
+      REASSESS_*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS) env+=("$v=${!v}") ;;
+    esac
+  done
+  ((has_body)) && env+=(CONTENT_LENGTH="$(wc -c < "$in")")
+  [ -n "$ct" ] && env+=(CONTENT_TYPE="$ct")
+  [ -n "$authhdr" ] && env+=(HTTP_AUTHORIZATION="$authhdr")
+  local h name value
+  for h in "${extra[@]}"; do
+    name="${h%%:*}" value="${h#*:}"
+    value="${value# }"
+    case "${name^^}" in
+      CONTENT-TYPE) env+=(CONTENT_TYPE="$value") ;;
+      CONTENT-LENGTH) env+=(CONTENT_LENGTH="$value") ;;
+      *) name="${name^^}"; env+=("HTTP_${name//-/_}=$value") ;;
+    esac
+  done
+  local rc=0
+  env -i "${env[@]}" ${REASSESS_WRAP:-} "$REASSESS" < "$in" > "$out" \
+    2> "$BATS_TEST_TMPDIR/stderr" || rc=$?
+  if ((rc != 0)); then
+    echo "reassess exited with status $rc for $method $path" >&2
+    cat "$BATS_TEST_TMPDIR/stderr" >&2
+    return 1
+  fi
+  headers="" body=""
+  local line
+  {
+    while IFS= read -r line; do
+      line="${line%$'\r'}"
+      [ -z "$line" ] && break
+      headers+="$line"$'\n'
+    done
+    body="$(cat)"
+  } < "$out"
+  code="$(header Status | cut -d' ' -f1)"
+  [ -n "$code" ] || code=200
+}
+
+# The HTTP transport: curl against a running nginx (or Apache).
+_api_http() {
+  local -a args=(-sS -X "$method" -o "$out.body" -D "$out.hdr" -w '%{http_code}'
+                 -H 'Expect:')
+  ((has_body)) && args+=(--data-binary "@$in")
+  if [ -n "$ct" ]; then args+=(-H "Content-Type: $ct"); else args+=(-H 'Content-Type:'); fi
+  [ -n "$authhdr" ] && args+=(-H "Authorization: $authhdr")
+  local h
+  for h in "${extra[@]}"; do args+=(-H "$h"); done
+  code="$(curl "${args[@]}" "$REASSESS_URL$path")" || {
+    echo "curl failed for $method $path" >&2
+    return 1
+  }
+  headers="$(tr -d '\r' < "$out.hdr" | tail -n +2)"$'\n'
+  body="$(cat "$out.body")"
+}
+
+# header NAME: the value of a response header of the last `api` call.
+header() {
+  printf '%s' "$headers" | grep -i "^$1:" | head -n1 | cut -d: -f2- | sed 's/^ *//'
+}
+
+# json FILTER: jq -r over the last response body.
+json() {
+  printf '%s' "$body" | jq -r "$1"
+}
+
+# assert_status N: the last response had status N (shows the body if not).
+assert_status() {
+  if [ "$code" != "$1" ]; then
+    fail "expected status $1, got $code: $body"
+  fi
+}
+
+# assert_json FILTER EXPECTED: jq -r FILTER over the body prints EXPECTED.
+assert_json() {
+  local got
+  got="$(json "$1")" || fail "body is not JSON: $body"
+  if [ "$got" != "$2" ]; then
+    fail "expected $1 to be '$2', got '$got' in: $body"
+  fi
+}
+
+# assert_error STATUS CODE: a coded error of the contract's shape, whose
+# request_id matches the X-Request-Id header.
+assert_error() {
+  assert_status "$1"
+  assert_json '.detail.code' "$2"
+  assert_json '.detail.message | type' string
+  local rid
+  rid="$(header X-Request-Id)"
+  [ -n "$rid" ] || fail "no X-Request-Id header"
+  assert_json '.request_id' "$rid"
+}
+
+# assert_detail STATUS TEXT: FastAPI's plain {"detail": TEXT} errors.
+assert_detail() {
+  assert_status "$1"
+  assert_json '.detail' "$2"
+}
+
+# assert_422 LOC TYPE: a 422 whose detail list holds an entry at LOC (a JSON
+# array, e.g. '["body","vendor_ids"]') of TYPE.
+assert_422() {
+  assert_status 422
+  local n
+  n="$(printf '%s' "$body" | jq --argjson loc "$1" --arg type "$2" \
+        '[.detail[] | select(.loc == $loc and .type == $type)] | length')" ||
+    fail "422 body is not a validation list: $body"
+  if [ "$n" != 1 ]; then
+    fail "expected one error at $1 of type $2 in: $body"
+  fi
+}
+
+# Fixture makers: each prints the new object's id, or fails the test.
+# They take an optional --key to make the object in another org.
+
+# mk_vendor [--key K] [NAME]
+mk_vendor() {
+  local k="$KEY"
+  [ "${1:-}" = --key ] && { k="$2"; shift 2; }
+  api --key "$k" POST /v1/vendors "{\"name\":\"${1:-Acme $RANDOM}\"}"
+  [ "$code" = 201 ] || { echo "mk_vendor: $code $body" >&2; return 1; }
+  json .id
+}
+
+# mk_event [--key K] VENDOR_IDS_JSON [SEVERITY]
+mk_event() {
+  local k="$KEY"
+  [ "${1:-}" = --key ] && { k="$2"; shift 2; }
+  api --key "$k" POST /v1/radar/events \
+    "{\"name\":\"Breach\",\"summary\":\"Data breach\",\"primary_impact_type\":\"Infosec\",\"vendor_ids\":${1:-[]},\"alert_severity\":\"${2:-high}\"}"
+  [ "$code" = 201 ] || { echo "mk_event: $code $body" >&2; return 1; }
+  json .id
+}
+
+# mk_plan [--key K] [NAME]
+mk_plan() {
+  local k="$KEY"
+  [ "${1:-}" = --key ] && { k="$2"; shift 2; }
+  api --key "$k" POST /v1/assessment_plans \
+    "{\"name\":\"${1:-Security review}\",\"control_set_ids\":[\"cs_1\",\"cs_2\"]}"
+  [ "$code" = 201 ] || { echo "mk_plan: $code $body" >&2; return 1; }
+  json .id
+}
+
+# mk_rsm [--key K] EVENT_ID VENDOR_IDS_JSON [PLAN_ID]
+mk_rsm() {
+  local k="$KEY"
+  [ "${1:-}" = --key ] && { k="$2"; shift 2; }
+  local plan=null
+  [ -n "${3:-}" ] && plan="\"$3\""
+  api --key "$k" POST /v1/reassessments \
+    "{\"radar_event_id\":\"$1\",\"vendor_ids\":$2,\"assessment_plan_id\":$plan}"
+  [ "$code" = 201 ] || { echo "mk_rsm: $code $body" >&2; return 1; }
+  json .id
+}
