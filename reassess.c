@@ -1,0 +1,3625 @@
+/*
+ * reassess: a self-hosted, wire-compatible implementation of Coverbase's
+ * Reassessments API (and of the vendors, radar events and alerts, plans and
+ * assessments it depends on), in one C program over one SQLite file.
+ *
+ * The same binary is:
+ *   - a CGI program: one request from the environment and standard input;
+ *   - a FastCGI responder on an inherited socket (spawn-fcgi, mod_fcgid);
+ *   - `reassess serve`: a pre-forked FastCGI server on TCP or a unix socket;
+ *   - the admin command line (`reassess init`, `org`, `key`, `check`, ...).
+ *
+ * The contract is API.md. The file reads top down: includes, limits, enums
+ * and their tables, structs, HTTP and JSON helpers, database helpers,
+ * validation, handlers (one resource after another), the route table, the
+ * request front end, the server, the command line and main().
+ */
+
+/* ------------------------------------------------------------------------
+ * Includes
+ * ------------------------------------------------------------------------ */
+
+#define _GNU_SOURCE		/* asprintf */
+
+#include <sys/random.h>		/* getrandom(): ids, secrets, request ids */
+#include <sys/socket.h>
+#include <sys/stat.h>		/* chmod() of the unix socket, S_ISSOCK */
+#include <sys/types.h>
+#include <sys/wait.h>		/* the serve supervisor reaps its workers */
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>		/* strcasecmp, strncasecmp */
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>		/* FastCGI with an explicit FCGX_Request */
+#include <jansson.h>		/* JSON in and out */
+#include <openssl/crypto.h>	/* CRYPTO_memcmp: constant-time compare */
+#include <openssl/sha.h>	/* SHA256: key secrets, idempotency keys */
+#include <sqlite3.h>
+
+#include "schema.h"		/* schema_sql[]: schema.sql, made by make */
+
+#ifndef REASSESS_VERSION
+#define REASSESS_VERSION "0.0.0"
+#endif
+
+/* ------------------------------------------------------------------------
+ * Limits
+ * ------------------------------------------------------------------------ */
+
+#define BODY_MAX	(1024 * 1024)	/* bytes of request body read (1.1) */
+#define TEXT_MAX	10000		/* characters in a text field (1.4) */
+#define TITLE_MAX	500		/* characters in a title or name (1.4) */
+#define SECRET_MIN	16		/* characters in a webhook secret (4) */
+#define LIST_DEFAULT	50		/* default page size (1.5) */
+#define LIST_MAX	200		/* largest page size (1.5) */
+#define ERRORS_MAX	100		/* entries listed in one 422 */
+#define QUERY_MAX	64		/* query parameters looked at */
+#define PATH_IDS	2		/* ids one route pattern can capture */
+#define ID_LEN		48		/* buffer for "<prefix>_<32 hex>" */
+#define ID_HEX		32		/* hex digits after an id's prefix */
+#define SECRET_CHARS	43		/* random characters after "ak_live_" */
+#define REQUEST_ID_MAX	64		/* longest REQUEST_ID taken from nginx */
+#define BUSY_TIMEOUT_MS	5000		/* wait for a write lock before 503 */
+#define IDEMPOTENCY_TTL	(24 * 60 * 60)	/* seconds an Idempotency-Key lasts */
+#define WORKERS_MAX	256		/* upper bound for serve --workers */
+#define LISTEN_BACKLOG	1024		/* listen(2) backlog for serve */
+#define STOP_GRACE	30		/* seconds serve waits for workers */
+#define SCHEMA_VERSION	1		/* PRAGMA user_version this binary runs */
+
+/* ------------------------------------------------------------------------
+ * Enums and their tables
+ * ------------------------------------------------------------------------ */
+
+enum method {
+	METHOD_GET,
+	METHOD_POST,
+	METHOD_PATCH,
+	METHOD_DELETE,
+	METHOD__MAX		/* also: any method no route has */
+};
+
+static const char *const methods[METHOD__MAX] = {
+	"GET",			/* METHOD_GET */
+	"POST",			/* METHOD_POST */
+	"PATCH",		/* METHOD_PATCH */
+	"DELETE",		/* METHOD_DELETE */
+};
+
+/* Fixed value sets, NULL-terminated, used by validation and filters. */
+static const char *const rsm_statuses[] = {
+	"draft", "confirmed", "run", "dismissed", NULL
+};
+static const char *const impact_types[] = {
+	"Infosec", "Financial", "Operational", "Legal", "Compliance",
+	"Reputational", "Contractual", "ESG", "Corporate",
+	"Geopolitical & External", "Inapplicable", "Other", NULL
+};
+static const char *const severities[] = {
+	"informational", "low", "medium", "high", NULL
+};
+
+/*
+ * Every SQL statement the program runs. Each is prepared once per
+ * connection, on first use, with SQLITE_PREPARE_PERSISTENT; the request
+ * front end resets them all when a request ends. No SQL is ever built from
+ * request data: variable-length filters (?severity=) bind a JSON array and
+ * read it with json_each().
+ */
+enum stmt {
+	STMT_BEGIN_READ,
+	STMT_BEGIN_WRITE,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_ORG_INSERT,
+	STMT_ORG_LIST,
+	STMT_ORG_EXISTS,
+	STMT_KEY_INSERT,
+	STMT_KEY_LIST,
+	STMT_KEY_REVOKE,
+	STMT_KEY_AUTH,
+	STMT_IDEM_GET,
+	STMT_IDEM_PUT,
+	STMT_IDEM_SWEEP,
+	STMT_VENDOR_INSERT,
+	STMT_VENDOR_GET,
+	STMT_VENDOR_LIST,
+	STMT_VENDOR_COUNT,
+	STMT_VENDOR_UPDATE,
+	STMT_VENDOR_NAME,
+	STMT_EVENT_INSERT,
+	STMT_EVENT_LINK_VENDOR,
+	STMT_EVENT_VENDORS,
+	STMT_EVENT_GET,
+	STMT_EVENT_LIST,
+	STMT_EVENT_COUNT,
+	STMT_EVENT_EXISTS,
+	STMT_ALERT_INSERT,
+	STMT_ALERT_GET,
+	STMT_ALERT_LIST,
+	STMT_ALERT_COUNT,
+	STMT_ALERT_SET_DISMISSED,
+	STMT_PLAN_INSERT,
+	STMT_PLAN_GET,
+	STMT_PLAN_LIST,
+	STMT_PLAN_COUNT,
+	STMT_PLAN_FOR_RUN,
+	STMT_RSM_INSERT,
+	STMT_RSM_GET,
+	STMT_RSM_LIST,
+	STMT_RSM_COUNT,
+	STMT_RSM_UPDATE,
+	STMT_RSM_VENDORS,
+	STMT_RSM_ALERTS,
+	STMT_RSM_ALERTS_CLEAR,
+	STMT_RSM_ALERTS_FILL,
+	STMT_RSM_ENTRY_GET,
+	STMT_RSM_ENTRY_ADD,
+	STMT_RSM_ENTRY_INCLUDE,
+	STMT_RSM_ENTRY_ASSESSMENT,
+	STMT_RSM_INCLUDED_COUNT,
+	STMT_RSM_RUN_TODO,
+	STMT_ASMT_INSERT,
+	STMT_ASMT_GET,
+	STMT_ASMT_LIST,
+	STMT_ASMT_COUNT,
+	STMT__MAX
+};
+
+/* Column lists shared by several statements; each has one reader below. */
+#define VENDOR_COLS \
+	"id, external_id, name, website, description, hq_location, " \
+	"use_case, created_at, updated_at"
+#define EVENT_COLS \
+	"id, name, summary, primary_impact_type, secondary_impact_types, " \
+	"occurred_at, is_archived, created_at, updated_at"
+#define ALERT_COLS \
+	"id, vendor_id, event_id, summary, severity, confidence, " \
+	"should_alert, is_dismissed, dismiss_reason, dismissed_at, " \
+	"is_archived, created_at, updated_at"
+#define PLAN_COLS \
+	"id, name, description, control_set_ids, created_at, updated_at"
+#define RSM_COLS \
+	"id, status, title, assessment_plan_id, radar_event_id, " \
+	"created_at, updated_at"
+#define ASMT_COLS \
+	"id, vendor_id, name, status, control_set_ids, assessment_plan_id, " \
+	"reassessment_id, created_at, updated_at"
+
+/* Filters: "?N IS NULL OR ..." lets one statement serve every combination. */
+#define VENDOR_WHERE \
+	" FROM vendors WHERE org_id = ?1" \
+	" AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)" \
+	" AND (?3 IS NULL OR external_id = ?3)"
+#define EVENT_WHERE \
+	" FROM radar_events WHERE org_id = ?1" \
+	" AND (?2 IS NULL OR primary_impact_type = ?2)" \
+	" AND (?3 OR is_archived = 0)"
+#define ALERT_WHERE \
+	" FROM radar_alerts WHERE org_id = ?1" \
+	" AND (?2 IS NULL OR vendor_id = ?2)" \
+	" AND (?3 IS NULL OR severity IN (SELECT value FROM json_each(?3)))" \
+	" AND is_dismissed = ?4" \
+	" AND (?5 OR is_archived = 0)"
+#define PLAN_WHERE \
+	" FROM assessment_plans WHERE org_id = ?1"
+#define RSM_WHERE \
+	" FROM reassessments r WHERE org_id = ?1" \
+	" AND (?2 IS NULL OR status = ?2)" \
+	" AND (?3 IS NULL OR radar_event_id = ?3)" \
+	" AND (?4 IS NULL OR EXISTS (SELECT 1 FROM reassessment_vendors v" \
+	"      WHERE v.reassessment_id = r.id AND v.vendor_id = ?4))"
+#define ASMT_WHERE \
+	" FROM assessments WHERE org_id = ?1" \
+	" AND (?2 IS NULL OR vendor_id = ?2)" \
+	" AND (?3 IS NULL OR reassessment_id = ?3)"
+#define NEWEST_FIRST " ORDER BY created_at DESC, rowid DESC"
+#define PAGE " LIMIT ?10 OFFSET ?11"
+
+static const char *const stmts[STMT__MAX] = {
+	/* STMT_BEGIN_READ */
+	"BEGIN",
+	/* STMT_BEGIN_WRITE */
+	"BEGIN IMMEDIATE",
+	/* STMT_COMMIT */
+	"COMMIT",
+	/* STMT_ROLLBACK */
+	"ROLLBACK",
+	/* STMT_ORG_INSERT */
+	"INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
+	/* STMT_ORG_LIST */
+	"SELECT id, name, created_at FROM orgs ORDER BY created_at, rowid",
+	/* STMT_ORG_EXISTS */
+	"SELECT 1 FROM orgs WHERE id = ?1",
+	/* STMT_KEY_INSERT */
+	"INSERT INTO api_keys (id, org_id, name, secret_hash, created_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* STMT_KEY_LIST */
+	"SELECT id, name, created_at, revoked_at FROM api_keys"
+	" WHERE org_id = ?1 ORDER BY created_at, rowid",
+	/* STMT_KEY_REVOKE */
+	"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2)"
+	" WHERE id = ?1",
+	/* STMT_KEY_AUTH */
+	"SELECT org_id, secret_hash FROM api_keys"
+	" WHERE secret_hash = ?1 AND revoked_at IS NULL",
+	/* STMT_IDEM_GET */
+	"SELECT status, body FROM idempotency_keys"
+	" WHERE org_id = ?1 AND endpoint = ?2 AND key_hash = ?3"
+	" AND created_at > ?4",
+	/* STMT_IDEM_PUT */
+	"INSERT OR REPLACE INTO idempotency_keys"
+	" (org_id, endpoint, key_hash, status, body, created_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/* STMT_IDEM_SWEEP */
+	"DELETE FROM idempotency_keys WHERE created_at <= ?1",
+	/* STMT_VENDOR_INSERT */
+	"INSERT INTO vendors (id, org_id, external_id, name, website,"
+	" description, hq_location, use_case, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+	/* STMT_VENDOR_GET */
+	"SELECT " VENDOR_COLS " FROM vendors WHERE id = ?1 AND org_id = ?2",
+	/* STMT_VENDOR_LIST */
+	"SELECT " VENDOR_COLS VENDOR_WHERE NEWEST_FIRST PAGE,
+	/* STMT_VENDOR_COUNT */
+	"SELECT count(*)" VENDOR_WHERE,
+	/* STMT_VENDOR_UPDATE: touches the row only when a value changes. */
+	"UPDATE vendors SET name = coalesce(?3, name),"
+	" website = coalesce(?4, website),"
+	" description = coalesce(?5, description),"
+	" hq_location = coalesce(?6, hq_location),"
+	" use_case = coalesce(?7, use_case), updated_at = ?8"
+	" WHERE id = ?1 AND org_id = ?2 AND ("
+	" name IS NOT coalesce(?3, name) OR website IS NOT coalesce(?4, website)"
+	" OR description IS NOT coalesce(?5, description)"
+	" OR hq_location IS NOT coalesce(?6, hq_location)"
+	" OR use_case IS NOT coalesce(?7, use_case))",
+	/* STMT_VENDOR_NAME */
+	"SELECT name FROM vendors WHERE id = ?1 AND org_id = ?2",
+	/* STMT_EVENT_INSERT */
+	"INSERT INTO radar_events (id, org_id, name, summary,"
+	" primary_impact_type, secondary_impact_types, source_url, source_name,"
+	" occurred_at, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+	/* STMT_EVENT_LINK_VENDOR: skips, silently, what is not the org's. */
+	"INSERT OR IGNORE INTO radar_event_vendors (event_id, vendor_id)"
+	" SELECT ?1, id FROM vendors WHERE id = ?2 AND org_id = ?3",
+	/* STMT_EVENT_VENDORS */
+	"SELECT vendor_id FROM radar_event_vendors WHERE event_id = ?1"
+	" ORDER BY rowid",
+	/* STMT_EVENT_GET */
+	"SELECT " EVENT_COLS " FROM radar_events WHERE id = ?1 AND org_id = ?2",
+	/* STMT_EVENT_LIST */
+	"SELECT " EVENT_COLS EVENT_WHERE NEWEST_FIRST PAGE,
+	/* STMT_EVENT_COUNT */
+	"SELECT count(*)" EVENT_WHERE,
+	/* STMT_EVENT_EXISTS */
+	"SELECT 1 FROM radar_events WHERE id = ?1 AND org_id = ?2",
+	/* STMT_ALERT_INSERT */
+	"INSERT INTO radar_alerts (id, org_id, vendor_id, event_id, summary,"
+	" severity, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+	/* STMT_ALERT_GET */
+	"SELECT " ALERT_COLS " FROM radar_alerts WHERE id = ?1 AND org_id = ?2",
+	/* STMT_ALERT_LIST */
+	"SELECT " ALERT_COLS ALERT_WHERE NEWEST_FIRST PAGE,
+	/* STMT_ALERT_COUNT */
+	"SELECT count(*)" ALERT_WHERE,
+	/* STMT_ALERT_SET_DISMISSED */
+	"UPDATE radar_alerts SET is_dismissed = ?3, dismissed_at = ?4,"
+	" dismiss_reason = ?5, suppress_similar = coalesce(?6, suppress_similar),"
+	" updated_at = ?7"
+	" WHERE id = ?1 AND org_id = ?2",
+	/* STMT_PLAN_INSERT */
+	"INSERT INTO assessment_plans (id, org_id, name, description,"
+	" control_set_ids, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+	/* STMT_PLAN_GET */
+	"SELECT " PLAN_COLS " FROM assessment_plans WHERE id = ?1 AND org_id = ?2",
+	/* STMT_PLAN_LIST */
+	"SELECT " PLAN_COLS PLAN_WHERE NEWEST_FIRST PAGE,
+	/* STMT_PLAN_COUNT */
+	"SELECT count(*)" PLAN_WHERE,
+	/* STMT_PLAN_FOR_RUN */
+	"SELECT name, control_set_ids FROM assessment_plans"
+	" WHERE id = ?1 AND org_id = ?2",
+	/* STMT_RSM_INSERT */
+	"INSERT INTO reassessments (id, org_id, status, title,"
+	" assessment_plan_id, radar_event_id, created_at, updated_at)"
+	" VALUES (?1, ?2, 'draft', ?3, ?4, ?5, ?6, ?6)",
+	/* STMT_RSM_GET */
+	"SELECT " RSM_COLS " FROM reassessments WHERE id = ?1 AND org_id = ?2",
+	/* STMT_RSM_LIST */
+	"SELECT " RSM_COLS RSM_WHERE NEWEST_FIRST PAGE,
+	/* STMT_RSM_COUNT */
+	"SELECT count(*)" RSM_WHERE,
+	/* STMT_RSM_UPDATE */
+	"UPDATE reassessments SET status = ?3, title = ?4,"
+	" assessment_plan_id = ?5, radar_event_id = ?6, updated_at = ?7"
+	" WHERE id = ?1 AND org_id = ?2",
+	/* STMT_RSM_VENDORS */
+	"SELECT vendor_id, source, included, assessment_id"
+	" FROM reassessment_vendors WHERE reassessment_id = ?1 ORDER BY rowid",
+	/* STMT_RSM_ALERTS: oldest alert first. */
+	"SELECT a.id FROM reassessment_alerts ra"
+	" JOIN radar_alerts a ON a.id = ra.alert_id"
+	" WHERE ra.reassessment_id = ?1 ORDER BY a.created_at, a.rowid",
+	/* STMT_RSM_ALERTS_CLEAR */
+	"DELETE FROM reassessment_alerts WHERE reassessment_id = ?1",
+	/* STMT_RSM_ALERTS_FILL: the event's live alerts on the vendor set. */
+	"INSERT INTO reassessment_alerts (reassessment_id, alert_id)"
+	" SELECT ?1, a.id FROM radar_alerts a"
+	" JOIN reassessment_vendors v"
+	"   ON v.vendor_id = a.vendor_id AND v.reassessment_id = ?1"
+	" WHERE a.event_id = ?2 AND a.is_dismissed = 0 AND a.is_archived = 0",
+	/* STMT_RSM_ENTRY_GET */
+	"SELECT included FROM reassessment_vendors"
+	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
+	/* STMT_RSM_ENTRY_ADD: a vendor already in the set stays as it is. */
+	"INSERT OR IGNORE INTO reassessment_vendors"
+	" (reassessment_id, vendor_id, source, included) VALUES (?1, ?2, ?3, 1)",
+	/* STMT_RSM_ENTRY_INCLUDE */
+	"UPDATE reassessment_vendors SET included = ?3"
+	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
+	/* STMT_RSM_ENTRY_ASSESSMENT */
+	"UPDATE reassessment_vendors SET assessment_id = ?3"
+	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
+	/* STMT_RSM_INCLUDED_COUNT */
+	"SELECT count(*) FROM reassessment_vendors"
+	" WHERE reassessment_id = ?1 AND included = 1",
+	/* STMT_RSM_RUN_TODO: included entries still without an assessment. */
+	"SELECT v.vendor_id, vn.name FROM reassessment_vendors v"
+	" JOIN vendors vn ON vn.id = v.vendor_id"
+	" WHERE v.reassessment_id = ?1 AND v.included = 1"
+	" AND v.assessment_id IS NULL ORDER BY v.rowid",
+	/* STMT_ASMT_INSERT */
+	"INSERT INTO assessments (id, org_id, vendor_id, name, control_set_ids,"
+	" assessment_plan_id, reassessment_id, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+	/* STMT_ASMT_GET */
+	"SELECT " ASMT_COLS " FROM assessments WHERE id = ?1 AND org_id = ?2",
+	/* STMT_ASMT_LIST */
+	"SELECT " ASMT_COLS ASMT_WHERE NEWEST_FIRST PAGE,
+	/* STMT_ASMT_COUNT */
+	"SELECT count(*)" ASMT_WHERE,
+};
+
+/* The kinds of object an id can name: prefix, noun, and 404 code. */
+enum kind {
+	KIND_ORG,
+	KIND_KEY,
+	KIND_VENDOR,
+	KIND_EVENT,
+	KIND_ALERT,
+	KIND_PLAN,
+	KIND_ASMT,
+	KIND_RSM,
+	KIND__MAX
+};
+
+static const char *const kind_prefixes[KIND__MAX] = {
+	"cborg_",		/* KIND_ORG */
+	"cbak_",		/* KIND_KEY */
+	"cbvndr_",		/* KIND_VENDOR */
+	"cbrevent_",		/* KIND_EVENT */
+	"cbrdrres_",		/* KIND_ALERT */
+	"cbasmtpl_",		/* KIND_PLAN */
+	"cbqsrw_",		/* KIND_ASMT */
+	"cbrsm_",		/* KIND_RSM */
+};
+
+static const char *const kind_nouns[KIND__MAX] = {
+	"Org",			/* KIND_ORG */
+	"API key",		/* KIND_KEY */
+	"Vendor",		/* KIND_VENDOR */
+	"Radar event",		/* KIND_EVENT */
+	"Alert",		/* KIND_ALERT */
+	"Assessment plan",	/* KIND_PLAN */
+	"Assessment",		/* KIND_ASMT */
+	"Reassessment",		/* KIND_RSM */
+};
+
+static const char *const kind_not_found[KIND__MAX] = {
+	"org_not_found",		/* KIND_ORG */
+	"api_key_not_found",		/* KIND_KEY */
+	"vendor_not_found",		/* KIND_VENDOR */
+	"radar_event_not_found",	/* KIND_EVENT */
+	"alert_not_found",		/* KIND_ALERT */
+	"assessment_plan_not_found",	/* KIND_PLAN */
+	"assessment_not_found",		/* KIND_ASMT */
+	"reassessment_not_found",	/* KIND_RSM */
+};
+
+/* JSON types a body field can have. */
+enum ftype {
+	FT_STRING,		/* a string */
+	FT_STRINGS,		/* a list of strings */
+	FT_BOOL,		/* true or false */
+	FT_INT,			/* an integer (no fraction, no exponent) */
+	FT_OBJECT,		/* any JSON object */
+	FT__MAX
+};
+
+/* Types a query parameter can have. */
+enum qtype {
+	QT_STRING,		/* any text */
+	QT_BOOL,		/* true/false, 1/0, yes/no, on/off */
+	QT_ENUM,		/* one of a fixed set */
+	QT_ENUMS,		/* repeatable, each one of a fixed set */
+	QT__MAX
+};
+
+/* ------------------------------------------------------------------------
+ * Structs
+ * ------------------------------------------------------------------------ */
+
+/* One body field of an input shape; arrays of these end with a NULL name. */
+struct field {
+	const char		*name;		/* key in the JSON object */
+	enum ftype		 type;
+	unsigned		 flags;		/* F_REQUIRED, F_NONEMPTY */
+	size_t			 max;		/* most characters; 0: TEXT_MAX */
+	const char *const	*values;	/* allowed values, or NULL */
+};
+#define F_REQUIRED	0x01	/* absent or null: 422 missing / *_type */
+#define F_NONEMPTY	0x02	/* "" or []: 422 too_short */
+
+/* One query parameter a route reads; arrays end with a NULL name. */
+struct qfield {
+	const char		*name;
+	enum qtype		 type;
+	const char *const	*values;	/* for QT_ENUM and QT_ENUMS */
+};
+
+/* A query parameter, percent-decoded. */
+struct param {
+	char			*name;		/* owned */
+	char			*value;		/* owned, NUL-terminated */
+	size_t			 len;		/* value's length (may hold NULs) */
+};
+
+/* A database connection with its statements, prepared on first use. */
+struct conn {
+	const char		*path;		/* database file */
+	sqlite3			*db;		/* NULL until ready */
+	sqlite3_stmt		*stmts[STMT__MAX];
+};
+
+/* Where a request comes from and where its answer goes. */
+struct io {
+	FCGX_Request		*fcgi;		/* FastCGI request, or NULL: CGI */
+	char			**envp;		/* the request's parameters */
+};
+
+struct route;
+
+/* One request and, as it is built, its response. */
+struct rq {
+	struct conn		*conn;
+	const struct route	*route;		/* matched route, or NULL */
+	enum method		 method;
+	char			*path;		/* owned */
+	char			*id;		/* owned: the path's id, if any */
+	struct param		 params[QUERY_MAX];
+	size_t			 nparams;
+	int64_t			 limit;		/* list routes: page size */
+	int64_t			 offset;	/* list routes: rows skipped */
+	char			*body;		/* owned: raw request body */
+	size_t			 bodylen;
+	json_t			*json;		/* owned: parsed body, an object */
+	char			 org[ID_LEN];	/* the key's org, once known */
+	char			 request_id[REQUEST_ID_MAX + 1];
+	int64_t			 now;		/* the request's clock */
+	int			 status;	/* response status; 0: none yet */
+	char			*out;		/* owned: response body */
+	char			 hdrs[512];	/* extra "Name: value\r\n" lines */
+	size_t			 hdrlen;
+};
+
+typedef void (*handler_fn)(struct rq *);
+
+/* A row of the route table. */
+struct route {
+	enum method		 method;
+	const char		*pattern;	/* '*' matches one id segment */
+	handler_fn		 fn;
+	unsigned		 flags;		/* R_* below */
+	enum kind		 kind;		/* what the '*' names */
+	const struct field	*body;		/* with R_BODY: the body's shape */
+	const struct qfield	*query;		/* query parameters, or NULL */
+};
+#define R_WRITE		0x01	/* runs in BEGIN IMMEDIATE, else BEGIN */
+#define R_BODY		0x02	/* takes a JSON body (415, 422 apply) */
+#define R_LIST		0x04	/* paged: limit and offset */
+#define R_IDEMPOTENT	0x08	/* honours Idempotency-Key (1.6) */
+
+/* A reassessment row, as the handlers that change one read it. */
+struct rsm {
+	char			 id[ID_LEN];
+	char			 status[16];
+	char			*title;		/* owned, or NULL */
+	char			 plan_id[ID_LEN];	/* "" when none */
+	char			 event_id[ID_LEN];	/* "" when none */
+};
+
+/* ------------------------------------------------------------------------
+ * Small utilities
+ * ------------------------------------------------------------------------ */
+
+/* Process-wide settings read once from the environment. */
+static int sync_normal;		/* REASSESS_SYNC=normal */
+
+/* Fill buf with n bytes from the kernel's random source; -1 on failure. */
+static int
+random_bytes(void *buf, size_t n)
+{
+	unsigned char	*p = buf;
+	ssize_t		 got;
+
+	while (n > 0) {
+		got = getrandom(p, n, 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+/* Write n bytes as lowercase hex plus a NUL into out (2n + 1 bytes). */
+static void
+hex(char *out, const unsigned char *in, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t		  i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* A new id "<prefix><32 hex>" in out (ID_LEN bytes); -1 on failure. */
+static int
+new_id(char *out, enum kind k)
+{
+	unsigned char	 raw[ID_HEX / 2];
+	size_t		 plen = strlen(kind_prefixes[k]);
+
+	if (random_bytes(raw, sizeof(raw)) == -1)
+		return -1;
+	memcpy(out, kind_prefixes[k], plen);
+	hex(out + plen, raw, sizeof(raw));
+	return 0;
+}
+
+/* Is s a well-formed id of kind k: the prefix, then 32 lowercase hex? */
+static int
+id_valid(const char *s, enum kind k)
+{
+	size_t	 plen = strlen(kind_prefixes[k]), i;
+
+	if (strncmp(s, kind_prefixes[k], plen) != 0)
+		return 0;
+	for (i = 0; i < ID_HEX; i++)
+		if (!isdigit((unsigned char)s[plen + i]) &&
+		    (s[plen + i] < 'a' || s[plen + i] > 'f'))
+			return 0;
+	return s[plen + ID_HEX] == '\0';
+}
+
+/* SHA-256 of n bytes into out (32 bytes). */
+static void
+sha256(const void *in, size_t n, unsigned char *out)
+{
+	SHA256(in, n, out);
+}
+
+/* Characters (not bytes) in a valid UTF-8 string. */
+static size_t
+utf8_chars(const char *s, size_t n)
+{
+	size_t	 i, c = 0;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			c++;
+	return c;
+}
+
+enum parse_int { PI_OK, PI_INVALID, PI_LOW, PI_HIGH };
+
+/*
+ * The one strict integer parser, for query strings and CONTENT_LENGTH:
+ * an optional sign and decimal digits, nothing else, within [min, max].
+ */
+static enum parse_int
+parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (len == 0 || strlen(s) != len)
+		return PI_INVALID;
+	if (!isdigit((unsigned char)s[0]) &&
+	    !((s[0] == '-' || s[0] == '+') && isdigit((unsigned char)s[1])))
+		return PI_INVALID;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return PI_INVALID;
+	if (errno == ERANGE)
+		return v < 0 ? PI_LOW : PI_HIGH;
+	if (v < min)
+		return PI_LOW;
+	if (v > max)
+		return PI_HIGH;
+	*out = v;
+	return PI_OK;
+}
+
+/* Decode %XX escapes (and '+' as space when plus is set) in place. */
+static size_t
+percent_decode(char *s, int plus)
+{
+	char	*in = s, *out = s;
+	int	 hi, lo;
+
+	for (; *in != '\0'; in++) {
+		if (*in == '%' && isxdigit((unsigned char)in[1]) &&
+		    isxdigit((unsigned char)in[2])) {
+			hi = isdigit((unsigned char)in[1]) ? in[1] - '0' :
+			    (tolower((unsigned char)in[1]) - 'a' + 10);
+			lo = isdigit((unsigned char)in[2]) ? in[2] - '0' :
+			    (tolower((unsigned char)in[2]) - 'a' + 10);
+			*out++ = (char)(hi * 16 + lo);
+			in += 2;
+		} else if (*in == '+' && plus)
+			*out++ = ' ';
+		else
+			*out++ = *in;
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
+/* ------------------------------------------------------------------------
+ * HTTP and JSON helpers
+ * ------------------------------------------------------------------------ */
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/*
+ * Log one server-side failure to stderr, which the web server keeps in its
+ * error log: one line, with the request id.
+ */
+static void
+logr(const struct rq *r, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "reassess[%ld]: request_id=%s %s %s: %s\n",
+	    (long)getpid(), r->request_id,
+	    r->method < METHOD__MAX ? methods[r->method] : "-",
+	    r->path != NULL ? r->path : "-", msg);
+}
+
+/* Add one response header line. */
+static void
+add_header(struct rq *r, const char *name, const char *value)
+{
+	int	 n;
+
+	n = snprintf(r->hdrs + r->hdrlen, sizeof(r->hdrs) - r->hdrlen,
+	    "%s: %s\r\n", name, value);
+	if (n > 0 && (size_t)n < sizeof(r->hdrs) - r->hdrlen)
+		r->hdrlen += (size_t)n;
+}
+
+/*
+ * Set the response: status and the JSON value o, whose reference this
+ * takes. A NULL o (out of memory upstream) becomes a 500.
+ */
+static void
+reply(struct rq *r, int status, json_t *o)
+{
+	if (o == NULL && r->status >= 400)
+		return;		/* an inner failure has answered already */
+	free(r->out);
+	r->out = NULL;
+	if (o != NULL)
+		r->out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (r->out == NULL) {
+		logr(r, "out of memory building a response");
+		r->out = strdup("{\"detail\":{\"code\":\"internal_error\","
+		    "\"message\":\"Internal server error.\"}}");
+		status = 500;
+	}
+	r->status = status;
+}
+
+/*
+ * The one coded error: {"detail":{"code","message"},"request_id"}. The
+ * message is one plain sentence made from fmt.
+ */
+static void
+fail(struct rq *r, int status, const char *code, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply(r, status, json_pack("{s:{s:s,s:s},s:s}", "detail", "code",
+	    code, "message", msg, "request_id", r->request_id));
+}
+
+/* FastAPI's plain errors: {"detail":"Not Found"}. */
+static void
+fail_plain(struct rq *r, int status, const char *detail)
+{
+	reply(r, status, json_pack("{s:s}", "detail", detail));
+}
+
+/* 500 with the cause in the log only. */
+static void
+fail_internal(struct rq *r, const char *why)
+{
+	logr(r, "%s", why);
+	fail(r, 500, "internal_error", "Internal server error.");
+}
+
+/*
+ * Map a failed SQLite call to a response on purpose: a lock held past the
+ * busy timeout is 503 database_busy with Retry-After; anything else is a
+ * 500 whose cause (sqlite3_errmsg) goes to the log, never to the client.
+ */
+static void
+fail_db(struct rq *r, int rc)
+{
+	const char	*msg = r->conn->db != NULL ?
+	    sqlite3_errmsg(r->conn->db) : sqlite3_errstr(rc);
+
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+		logr(r, "database busy: %s", msg);
+		add_header(r, "Retry-After", "1");
+		fail(r, 503, "database_busy",
+		    "The database is busy; retry the request.");
+		return;
+	}
+	logr(r, "sqlite error %d: %s", rc, msg);
+	fail(r, 500, "internal_error", "Internal server error.");
+}
+
+/* The 404 of a kind, naming the id when it can be shown as it is. */
+static void
+not_found(struct rq *r, enum kind k, const char *id)
+{
+	size_t	 i, n = strlen(id);
+	int	 showable = n > 0 && n <= ID_LEN;
+
+	for (i = 0; showable && i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' &&
+		    id[i] != '-')
+			showable = 0;
+	if (showable)
+		fail(r, 404, kind_not_found[k], "%s %s not found.",
+		    kind_nouns[k], id);
+	else
+		fail(r, 404, kind_not_found[k], "%s not found.",
+		    kind_nouns[k]);
+}
+
+/* Append one FastAPI-style entry to a 422 list; stops at ERRORS_MAX. */
+static void
+verr(json_t *errs, const char *where, const char *name, long idx,
+    const char *type, const char *msg)
+{
+	json_t	*loc;
+
+	if (json_array_size(errs) >= ERRORS_MAX)
+		return;
+	loc = json_pack("[s]", where);
+	if (loc != NULL && name != NULL)
+		json_array_append_new(loc, json_string(name));
+	if (loc != NULL && idx >= 0)
+		json_array_append_new(loc, json_integer(idx));
+	json_array_append_new(errs, json_pack("{s:o?,s:s,s:s}",
+	    "loc", loc, "msg", msg, "type", type));
+}
+
+/* Reply 422 with the list errs (taken). */
+static void
+fail_validation(struct rq *r, json_t *errs)
+{
+	reply(r, 422, json_pack("{s:o,s:s}", "detail", errs,
+	    "request_id", r->request_id));
+}
+
+/* "Input should be 'a', 'b' or 'c'" for a value set. */
+static void
+enum_msg(char *buf, size_t sz, const char *const *values)
+{
+	size_t	 n, i, len;
+
+	for (n = 0; values[n] != NULL; n++)
+		continue;
+	len = (size_t)snprintf(buf, sz, "Input should be");
+	for (i = 0; i < n && len < sz; i++)
+		len += (size_t)snprintf(buf + len, sz - len, "%s'%s'",
+		    i == 0 ? " " : (i + 1 == n ? " or " : ", "), values[i]);
+}
+
+/* Is s one of values? */
+static int
+in_set(const char *s, const char *const *values)
+{
+	for (; *values != NULL; values++)
+		if (strcmp(s, *values) == 0)
+			return 1;
+	return 0;
+}
+
+/* A body field as a C string: NULL when absent, null, or not a string. */
+static const char *
+jstr(const json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+/* The value of the last query parameter called name, or NULL. */
+static const char *
+qval(const struct rq *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = r->nparams; i > 0; i--)
+		if (strcmp(r->params[i - 1].name, name) == 0)
+			return r->params[i - 1].value;
+	return NULL;
+}
+
+/* Parse a query boolean; -1 when it is none of the accepted spellings. */
+static int
+parse_bool(const char *s)
+{
+	static const char *const yes[] = { "true", "1", "yes", "on", "t", "y" };
+	static const char *const no[] = { "false", "0", "no", "off", "f", "n" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* A validated query boolean, or def when absent. */
+static int
+qbool(const struct rq *r, const char *name, int def)
+{
+	const char	*v = qval(r, name);
+
+	return v == NULL ? def : parse_bool(v);
+}
+
+/* Every value of a repeated query parameter as a JSON array text, or NULL. */
+static char *
+qlist_json(const struct rq *r, const char *name)
+{
+	json_t	*a;
+	char	*s;
+	size_t	 i;
+
+	if (qval(r, name) == NULL)
+		return NULL;
+	if ((a = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < r->nparams; i++)
+		if (strcmp(r->params[i].name, name) == 0)
+			json_array_append_new(a, json_string(r->params[i].value));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/* ------------------------------------------------------------------------
+ * Database helpers
+ * ------------------------------------------------------------------------ */
+
+/* Close c's database, finalizing every prepared statement. */
+static void
+conn_close(struct conn *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < STMT__MAX; i++) {
+		sqlite3_finalize(c->stmts[i]);
+		c->stmts[i] = NULL;
+	}
+	sqlite3_close(c->db);
+	c->db = NULL;
+}
+
+/* Reset every statement, so that none holds a read open. */
+static void
+conn_reset(struct conn *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < STMT__MAX; i++)
+		if (c->stmts[i] != NULL)
+			sqlite3_reset(c->stmts[i]);
+}
+
+/*
+ * Open c->path with SQLite flags and set the connection up: foreign keys
+ * on, the busy timeout, and the durability level. With check, the file must
+ * exist and be at SCHEMA_VERSION. Returns 0, or -1 with why[] filled and
+ * nothing left open.
+ *
+ * Rationale: synchronous=FULL (the default) makes an acknowledged write
+ * survive power loss even in WAL mode; NORMAL only survives a crash of
+ * this process. The busy timeout turns brief lock contention between
+ * workers into waiting instead of errors.
+ */
+static int
+conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
+{
+	sqlite3_stmt	*st = NULL;
+	int		 rc, version = -1;
+	char		 pragmas[128];
+
+	rc = sqlite3_open_v2(c->path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(why, whysz, "cannot open %s: %s", c->path,
+		    c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	snprintf(pragmas, sizeof(pragmas),
+	    "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+	    sync_normal ? "NORMAL" : "FULL");
+	if ((rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
+		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	if (!check)
+		return 0;
+	rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	else
+		rc = sqlite3_errcode(c->db);
+	sqlite3_finalize(st);
+	if (version < 0) {
+		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (version != SCHEMA_VERSION) {
+		snprintf(why, whysz, "%s is at schema version %d, this binary "
+		    "needs %d: run `reassess init`", c->path, version,
+		    SCHEMA_VERSION);
+		goto fail;
+	}
+	return 0;
+fail:
+	conn_close(c);
+	return -1;
+}
+
+/* Roll back whatever transaction is open; failures only mean none is. */
+static void
+rollback(struct conn *c)
+{
+	if (c->db == NULL || sqlite3_get_autocommit(c->db))
+		return;
+	if (c->stmts[STMT_ROLLBACK] == NULL &&
+	    sqlite3_prepare_v3(c->db, stmts[STMT_ROLLBACK], -1,
+	    SQLITE_PREPARE_PERSISTENT, &c->stmts[STMT_ROLLBACK], NULL) !=
+	    SQLITE_OK)
+		return;
+	sqlite3_step(c->stmts[STMT_ROLLBACK]);
+	sqlite3_reset(c->stmts[STMT_ROLLBACK]);
+}
+
+/* The statement s on r's connection, prepared on first use. */
+static sqlite3_stmt *
+stmt_get(struct rq *r, enum stmt s)
+{
+	struct conn	*c = r->conn;
+	int		 rc;
+
+	if (c->stmts[s] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, stmts[s], -1,
+		    SQLITE_PREPARE_PERSISTENT, &c->stmts[s], NULL);
+		if (rc != SQLITE_OK) {
+			fail_db(r, rc);
+			return NULL;
+		}
+	}
+	return c->stmts[s];
+}
+
+/*
+ * The statement s, reset, with arguments bound from ?1 on as fmt says:
+ * 's' a string (NULL binds NULL), 'i' an int64_t, 'd' an int, 'o' a
+ * pointer to an int64_t (NULL binds NULL), 'b' a blob (pointer, size_t). Bound memory must outlive the statement's use.
+ * NULL, with the response set, on failure.
+ */
+static sqlite3_stmt *
+vq(struct rq *r, enum stmt s, const char *fmt, va_list ap)
+{
+	sqlite3_stmt	*st;
+	const char	*str;
+	const void	*blob;
+	const int64_t	*ip;
+	size_t		 n;
+	int		 i, rc = SQLITE_OK;
+
+	if ((st = stmt_get(r, s)) == NULL)
+		return NULL;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	for (i = 1; *fmt != '\0' && rc == SQLITE_OK; fmt++, i++) {
+		switch (*fmt) {
+		case 's':
+			str = va_arg(ap, const char *);
+			rc = str == NULL ? sqlite3_bind_null(st, i) :
+			    sqlite3_bind_text(st, i, str, -1, SQLITE_STATIC);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 'd':
+			rc = sqlite3_bind_int(st, i, va_arg(ap, int));
+			break;
+		case 'o':
+			ip = va_arg(ap, const int64_t *);
+			rc = ip == NULL ? sqlite3_bind_null(st, i) :
+			    sqlite3_bind_int64(st, i, *ip);
+			break;
+		case 'b':
+			blob = va_arg(ap, const void *);
+			n = va_arg(ap, size_t);
+			rc = sqlite3_bind_blob(st, i, blob, (int)n,
+			    SQLITE_STATIC);
+			break;
+		default:
+			rc = SQLITE_MISUSE;
+			break;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		fail_db(r, rc);
+		return NULL;
+	}
+	return st;
+}
+
+static sqlite3_stmt *
+q(struct rq *r, enum stmt s, const char *fmt, ...)
+{
+	va_list		 ap;
+	sqlite3_stmt	*st;
+
+	va_start(ap, fmt);
+	st = vq(r, s, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* Step st: SQLITE_ROW or SQLITE_DONE, or -1 with the response set. */
+static int
+step(struct rq *r, sqlite3_stmt *st)
+{
+	int	 rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc;
+	fail_db(r, rc);
+	return -1;
+}
+
+/* Run a statement that returns no rows: rows changed, or -1. */
+static int
+exec(struct rq *r, enum stmt s, const char *fmt, ...)
+{
+	va_list		 ap;
+	sqlite3_stmt	*st;
+
+	va_start(ap, fmt);
+	st = vq(r, s, fmt, ap);
+	va_end(ap);
+	if (st == NULL || step(r, st) == -1)
+		return -1;
+	return sqlite3_changes(r->conn->db);
+}
+
+/* Run a statement whose first row holds one integer: it, or -1. */
+static int64_t
+scalar(struct rq *r, enum stmt s, const char *fmt, ...)
+{
+	va_list		 ap;
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	va_start(ap, fmt);
+	st = vq(r, s, fmt, ap);
+	va_end(ap);
+	if (st == NULL || (rc = step(r, st)) == -1)
+		return -1;
+	return rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+}
+
+/* Does the statement (id, org) find a row? 1, 0, or -1 on error. */
+static int
+exists(struct rq *r, enum stmt s, const char *id)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = q(r, s, "ss", id, r->org)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return -1;
+	return rc == SQLITE_ROW;
+}
+
+/* Column i as a JSON string, or null. Never NULL short of memory. */
+static json_t *
+col_str(sqlite3_stmt *st, int i)
+{
+	json_t	*s = NULL;
+
+	if (sqlite3_column_type(st, i) != SQLITE_NULL)
+		s = json_stringn((const char *)sqlite3_column_text(st, i),
+		    (size_t)sqlite3_column_bytes(st, i));
+	return s != NULL ? s : json_null();
+}
+
+/* Column i as a JSON integer, or null. */
+static json_t *
+col_int(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(st, i));
+}
+
+/* Column i (0 or 1) as a JSON boolean. */
+static json_t *
+col_bool(sqlite3_stmt *st, int i)
+{
+	return json_boolean(sqlite3_column_int(st, i));
+}
+
+/* Column i, a stored JSON array, as JSON ([] if unreadable). */
+static json_t *
+col_json(sqlite3_stmt *st, int i)
+{
+	json_t	*v;
+
+	v = json_loadb((const char *)sqlite3_column_blob(st, i),
+	    (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+	return v != NULL ? v : json_array();
+}
+
+/* Column i copied into buf (size sz), "" for NULL. */
+static void
+col_copy(sqlite3_stmt *st, int i, char *buf, size_t sz)
+{
+	const char	*s = (const char *)sqlite3_column_text(st, i);
+
+	snprintf(buf, sz, "%s", s != NULL ? s : "");
+}
+
+/* The ids a statement's first column lists, as a JSON array; NULL on error. */
+static json_t *
+id_list(struct rq *r, enum stmt s, const char *id)
+{
+	sqlite3_stmt	*st;
+	json_t		*a;
+	int		 rc;
+
+	if ((st = q(r, s, "s", id)) == NULL || (a = json_array()) == NULL)
+		return NULL;
+	while ((rc = step(r, st)) == SQLITE_ROW)
+		json_array_append_new(a, col_str(st, 0));
+	if (rc == -1) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* ------------------------------------------------------------------------
+ * Objects: one reader per column list, in the contract's field order
+ * ------------------------------------------------------------------------ */
+
+/* VENDOR_COLS -> vendor object (3.1). */
+static json_t *
+vendor_json(struct rq *r, sqlite3_stmt *st)
+{
+	(void)r;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", col_str(st, 0), "external_id", col_str(st, 1),
+	    "name", col_str(st, 2), "website", col_str(st, 3),
+	    "description", col_str(st, 4), "hq_location", col_str(st, 5),
+	    "use_case", col_str(st, 6), "created_at", col_int(st, 7),
+	    "updated_at", col_int(st, 8));
+}
+
+/* EVENT_COLS -> radar event object (3.2), with its vendor ids. */
+static json_t *
+event_json(struct rq *r, sqlite3_stmt *st)
+{
+	json_t	*vendors;
+	char	 id[ID_LEN];
+
+	col_copy(st, 0, id, sizeof(id));
+	if ((vendors = id_list(r, STMT_EVENT_VENDORS, id)) == NULL)
+		return NULL;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", col_str(st, 0), "name", col_str(st, 1),
+	    "summary", col_str(st, 2), "primary_impact_type", col_str(st, 3),
+	    "secondary_impact_types", col_json(st, 4), "vendor_ids", vendors,
+	    "occurred_at", col_int(st, 5), "is_archived", col_bool(st, 6),
+	    "created_at", col_int(st, 7), "updated_at", col_int(st, 8));
+}
+
+/* ALERT_COLS -> radar alert object (3.2). */
+static json_t *
+alert_json(struct rq *r, sqlite3_stmt *st)
+{
+	(void)r;
+	return json_pack("{s:o,s:o,s:n,s:n,s:n,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
+	    "s:o,s:o,s:o,s:o}",
+	    "id", col_str(st, 0), "vendor_id", col_str(st, 1),
+	    "detector_id", "source_id", "data_id",
+	    "event_id", col_str(st, 2), "summary", col_str(st, 3),
+	    "severity", col_str(st, 4), "confidence", col_str(st, 5),
+	    "should_alert", col_bool(st, 6), "is_dismissed", col_bool(st, 7),
+	    "dismiss_reason", col_str(st, 8), "dismissed_at", col_int(st, 9),
+	    "is_archived", col_bool(st, 10), "created_at", col_int(st, 11),
+	    "updated_at", col_int(st, 12));
+}
+
+/* PLAN_COLS -> assessment plan object (3.3). */
+static json_t *
+plan_json(struct rq *r, sqlite3_stmt *st)
+{
+	(void)r;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", col_str(st, 0), "name", col_str(st, 1),
+	    "description", col_str(st, 2), "control_set_ids", col_json(st, 3),
+	    "created_at", col_int(st, 4), "updated_at", col_int(st, 5));
+}
+
+/* ASMT_COLS -> assessment object (3.4). */
+static json_t *
+asmt_json(struct rq *r, sqlite3_stmt *st)
+{
+	(void)r;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:[],s:n,s:n,s:i,s:n,s:o,s:o,"
+	    "s:o,s:o}",
+	    "id", col_str(st, 0), "vendor_id", col_str(st, 1),
+	    "name", col_str(st, 2), "status", col_str(st, 3),
+	    "control_set_ids", col_json(st, 4), "service_ids",
+	    "assignee_id", "score_percent", "findings_count", 0,
+	    "initiated_at", "assessment_plan_id", col_str(st, 5),
+	    "reassessment_id", col_str(st, 6), "created_at", col_int(st, 7),
+	    "updated_at", col_int(st, 8));
+}
+
+/* RSM_COLS -> reassessment object (2), with alert ids and vendor entries. */
+static json_t *
+rsm_json(struct rq *r, sqlite3_stmt *st)
+{
+	sqlite3_stmt	*vs;
+	json_t		*alerts = NULL, *vendors = NULL, *o = NULL;
+	char		 id[ID_LEN];
+	int		 rc;
+
+	col_copy(st, 0, id, sizeof(id));
+	if ((alerts = id_list(r, STMT_RSM_ALERTS, id)) == NULL)
+		goto out;
+	if ((vs = q(r, STMT_RSM_VENDORS, "s", id)) == NULL ||
+	    (vendors = json_array()) == NULL)
+		goto out;
+	while ((rc = step(r, vs)) == SQLITE_ROW)
+		json_array_append_new(vendors, json_pack("{s:o,s:o,s:o,s:o}",
+		    "vendor_id", col_str(vs, 0), "source", col_str(vs, 1),
+		    "included", col_bool(vs, 2),
+		    "assessment_id", col_str(vs, 3)));
+	if (rc == -1)
+		goto out;
+	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", col_str(st, 0), "status", col_str(st, 1),
+	    "title", col_str(st, 2), "assessment_plan_id", col_str(st, 3),
+	    "radar_event_id", col_str(st, 4), "alert_ids", alerts,
+	    "vendors", vendors, "created_at", col_int(st, 5),
+	    "updated_at", col_int(st, 6));
+	alerts = vendors = NULL;
+out:
+	json_decref(alerts);
+	json_decref(vendors);
+	return o;
+}
+
+typedef json_t *(*row_fn)(struct rq *, sqlite3_stmt *);
+
+/*
+ * Reply 200 with the object that the statement get (bound to r->id and the
+ * key's org) finds, read by fn; 404 of kind k when there is none.
+ */
+static void
+reply_one(struct rq *r, enum stmt get, row_fn fn, enum kind k)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = q(r, get, "ss", r->id, r->org)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return;
+	if (rc == SQLITE_DONE) {
+		not_found(r, k, r->id);
+		return;
+	}
+	reply(r, 200, fn(r, st));
+}
+
+/* Reply with the object of kind k just made or changed, with status. */
+static void
+reply_fresh(struct rq *r, int status, enum stmt get, row_fn fn,
+    const char *id)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return;
+	if (rc == SQLITE_DONE) {
+		fail_internal(r, "object vanished inside its transaction");
+		return;
+	}
+	reply(r, status, fn(r, st));
+}
+
+/*
+ * Reply with a page (1.5): {"items","total","limit","offset"}. The filter
+ * arguments (fmt as for q(), bound from ?1) go to both the count and the
+ * list statement; the page's limit and offset are ?10 and ?11.
+ */
+static void
+reply_list(struct rq *r, enum stmt list, enum stmt count, row_fn fn,
+    const char *fmt, ...)
+{
+	va_list		 ap;
+	sqlite3_stmt	*st;
+	json_t		*items = NULL, *item;
+	int64_t		 total = -1;
+	int		 rc;
+
+	va_start(ap, fmt);
+	st = vq(r, count, fmt, ap);
+	va_end(ap);
+	if (st == NULL || (rc = step(r, st)) == -1)
+		goto out;
+	total = sqlite3_column_int64(st, 0);
+
+	va_start(ap, fmt);
+	st = vq(r, list, fmt, ap);
+	va_end(ap);
+	if (st == NULL)
+		goto out;
+	if (sqlite3_bind_int64(st, 10, r->limit) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 11, r->offset) != SQLITE_OK) {
+		fail_internal(r, "cannot bind the page");
+		goto out;
+	}
+	if ((items = json_array()) == NULL)
+		goto out;
+	while ((rc = step(r, st)) == SQLITE_ROW) {
+		if ((item = fn(r, st)) == NULL)
+			goto out;
+		json_array_append_new(items, item);
+	}
+	if (rc == -1)
+		goto out;
+	reply(r, 200, json_pack("{s:o,s:I,s:I,s:I}", "items", items,
+	    "total", (json_int_t)total, "limit", (json_int_t)r->limit,
+	    "offset", (json_int_t)r->offset));
+	items = NULL;
+out:
+	if (items != NULL && r->status == 0)
+		fail_internal(r, "cannot build a list");
+	json_decref(items);
+}
+
+/* ------------------------------------------------------------------------
+ * Validation
+ * ------------------------------------------------------------------------ */
+
+/* Check one string value (item idx of a list, or -1) against f. */
+static void
+check_string(json_t *errs, const struct field *f, const json_t *v, long idx)
+{
+	char	 msg[512];
+	size_t	 chars, max = f->max != 0 ? f->max : TEXT_MAX;
+
+	if (!json_is_string(v)) {
+		verr(errs, "body", f->name, idx, "string_type",
+		    "Input should be a valid string");
+		return;
+	}
+	chars = utf8_chars(json_string_value(v), json_string_length(v));
+	if (chars == 0 && (f->flags & F_NONEMPTY) && f->type == FT_STRING)
+		verr(errs, "body", f->name, idx, "too_short",
+		    "String should have at least 1 character");
+	else if (chars > max) {
+		snprintf(msg, sizeof(msg),
+		    "String should have at most %zu characters", max);
+		verr(errs, "body", f->name, idx, "string_too_long", msg);
+	} else if (f->values != NULL &&
+	    !in_set(json_string_value(v), f->values)) {
+		enum_msg(msg, sizeof(msg), f->values);
+		verr(errs, "body", f->name, idx, "enum", msg);
+	}
+}
+
+/*
+ * Check a JSON object against an input shape, appending every problem to
+ * errs. Absent optional fields and nulls in optional fields pass.
+ */
+static void
+check_body(json_t *errs, const json_t *body, const struct field *spec)
+{
+	const struct field	*f;
+	json_t			*v, *item;
+	size_t			 i;
+
+	for (f = spec; f->name != NULL; f++) {
+		v = json_object_get(body, f->name);
+		if (v == NULL) {
+			if (f->flags & F_REQUIRED)
+				verr(errs, "body", f->name, -1, "missing",
+				    "Field required");
+			continue;
+		}
+		if (json_is_null(v) && !(f->flags & F_REQUIRED))
+			continue;
+		switch (f->type) {
+		case FT_STRING:
+			check_string(errs, f, v, -1);
+			break;
+		case FT_STRINGS:
+			if (!json_is_array(v)) {
+				verr(errs, "body", f->name, -1, "list_type",
+				    "Input should be a valid list");
+				break;
+			}
+			if (json_array_size(v) == 0 && (f->flags & F_NONEMPTY))
+				verr(errs, "body", f->name, -1, "too_short",
+				    "List should have at least 1 item after "
+				    "validation, not 0");
+			json_array_foreach(v, i, item)
+				check_string(errs, f, item, (long)i);
+			break;
+		case FT_BOOL:
+			if (!json_is_boolean(v))
+				verr(errs, "body", f->name, -1, "bool_type",
+				    "Input should be a valid boolean");
+			break;
+		case FT_INT:
+			if (!json_is_integer(v))
+				verr(errs, "body", f->name, -1, "int_type",
+				    "Input should be a valid integer");
+			break;
+		case FT_OBJECT:
+			if (!json_is_object(v))
+				verr(errs, "body", f->name, -1, "dict_type",
+				    "Input should be a valid dictionary");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Does an input shape have a required field (so that {} cannot pass)? */
+static int
+has_required(const struct field *spec)
+{
+	for (; spec != NULL && spec->name != NULL; spec++)
+		if (spec->flags & F_REQUIRED)
+			return 1;
+	return 0;
+}
+
+/* Check limit or offset; store it in *out (default def). */
+static void
+check_page_param(struct rq *r, json_t *errs, const char *name,
+    int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+	const char	*v = qval(r, name);
+	char		 msg[128];
+	size_t		 i;
+
+	*out = def;
+	if (v == NULL)
+		return;
+	for (i = r->nparams; i > 0; i--)
+		if (strcmp(r->params[i - 1].name, name) == 0)
+			break;
+	switch (parse_int(v, r->params[i - 1].len, min, max, out)) {
+	case PI_OK:
+		break;
+	case PI_INVALID:
+		verr(errs, "query", name, -1, "int_type",
+		    "Input should be a valid integer, unable to parse string "
+		    "as an integer");
+		break;
+	case PI_LOW:
+		snprintf(msg, sizeof(msg), "Input should be greater than or "
+		    "equal to %" PRId64, min);
+		verr(errs, "query", name, -1, "greater_than_equal", msg);
+		break;
+	case PI_HIGH:
+		snprintf(msg, sizeof(msg), "Input should be less than or "
+		    "equal to %" PRId64, max);
+		verr(errs, "query", name, -1, "less_than_equal", msg);
+		break;
+	}
+}
+
+/*
+ * Check the query parameters a route reads (the last value of each, or
+ * every value of a repeatable one), and limit/offset on list routes.
+ */
+static void
+check_query(struct rq *r, json_t *errs)
+{
+	const struct qfield	*f;
+	const struct param	*p;
+	char			 msg[512];
+	size_t			 i;
+	long			 n;
+
+	if (r->route->flags & R_LIST) {
+		check_page_param(r, errs, "limit", 1, LIST_MAX, LIST_DEFAULT,
+		    &r->limit);
+		check_page_param(r, errs, "offset", 0, INT64_MAX, 0,
+		    &r->offset);
+	}
+	for (f = r->route->query; f != NULL && f->name != NULL; f++) {
+		n = 0;
+		for (i = 0; i < r->nparams; i++) {
+			p = &r->params[i];
+			if (strcmp(p->name, f->name) != 0)
+				continue;
+			if (f->type != QT_ENUMS && p->value != qval(r, f->name))
+				continue;	/* the last value wins */
+			switch (f->type) {
+			case QT_STRING:
+				if (strlen(p->value) != p->len)
+					verr(errs, "query", f->name, -1,
+					    "string_type",
+					    "Input should be a valid string");
+				break;
+			case QT_BOOL:
+				if (strlen(p->value) != p->len ||
+				    parse_bool(p->value) == -1)
+					verr(errs, "query", f->name, -1,
+					    "bool_type", "Input should be a "
+					    "valid boolean, unable to "
+					    "interpret input");
+				break;
+			case QT_ENUM:
+			case QT_ENUMS:
+				if (strlen(p->value) != p->len ||
+				    !in_set(p->value, f->values)) {
+					enum_msg(msg, sizeof(msg), f->values);
+					verr(errs, "query", f->name,
+					    f->type == QT_ENUMS ? n : -1,
+					    "enum", msg);
+				}
+				n++;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * Parse and check the body against the route's shape. An empty body is {}
+ * unless the shape has a required field. Problems go to errs.
+ */
+static void
+check_json_body(struct rq *r, json_t *errs)
+{
+	json_error_t	 jerr;
+
+	if (r->bodylen == 0) {
+		if (has_required(r->route->body))
+			verr(errs, "body", NULL, -1, "missing",
+			    "Field required");
+		else
+			r->json = json_object();
+		return;
+	}
+	r->json = json_loadb(r->body, r->bodylen,
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (r->json == NULL) {
+		verr(errs, "body", NULL, -1, "json_invalid",
+		    "JSON decode error");
+		return;
+	}
+	if (!json_is_object(r->json)) {
+		verr(errs, "body", NULL, -1, "model_attributes_type",
+		    "Input should be a valid dictionary or object to extract "
+		    "fields from");
+		json_decref(r->json);
+		r->json = NULL;
+		return;
+	}
+	check_body(errs, r->json, r->route->body);
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: vendors (3.1)
+ * ------------------------------------------------------------------------ */
+
+static const struct field vendor_create_fields[] = {
+	{ "name", FT_STRING, F_REQUIRED | F_NONEMPTY, TITLE_MAX, NULL },
+	{ "website", FT_STRING, 0, 0, NULL },
+	{ "description", FT_STRING, 0, 0, NULL },
+	{ "hq_location", FT_STRING, 0, 0, NULL },
+	{ "use_case", FT_STRING, 0, 0, NULL },
+	{ "external_id", FT_STRING, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field vendor_update_fields[] = {
+	{ "name", FT_STRING, F_NONEMPTY, TITLE_MAX, NULL },
+	{ "website", FT_STRING, 0, 0, NULL },
+	{ "description", FT_STRING, 0, 0, NULL },
+	{ "hq_location", FT_STRING, 0, 0, NULL },
+	{ "use_case", FT_STRING, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct qfield vendor_query[] = {
+	{ "name", QT_STRING, NULL },
+	{ "external_id", QT_STRING, NULL },
+	{ NULL, 0, NULL }
+};
+
+/* POST /v1/vendors: 201 with the vendor. */
+static void
+h_vendor_create(struct rq *r)
+{
+	const json_t	*b = r->json;
+	char		 id[ID_LEN];
+
+	if (new_id(id, KIND_VENDOR) == -1) {
+		fail_internal(r, "no random bytes for an id");
+		return;
+	}
+	if (exec(r, STMT_VENDOR_INSERT, "ssssssssi", id, r->org,
+	    jstr(b, "external_id"), jstr(b, "name"), jstr(b, "website"),
+	    jstr(b, "description"), jstr(b, "hq_location"),
+	    jstr(b, "use_case"), r->now) == -1)
+		return;
+	reply_fresh(r, 201, STMT_VENDOR_GET, vendor_json, id);
+}
+
+/* GET /v1/vendors: a page of vendors. */
+static void
+h_vendor_list(struct rq *r)
+{
+	reply_list(r, STMT_VENDOR_LIST, STMT_VENDOR_COUNT, vendor_json, "sss",
+	    r->org, qval(r, "name"), qval(r, "external_id"));
+}
+
+/* GET /v1/vendors/{id}: 200, or 404 vendor_not_found. */
+static void
+h_vendor_get(struct rq *r)
+{
+	reply_one(r, STMT_VENDOR_GET, vendor_json, KIND_VENDOR);
+}
+
+/* PATCH /v1/vendors/{id}: 200 with the vendor, or 404. */
+static void
+h_vendor_update(struct rq *r)
+{
+	const json_t	*b = r->json;
+	int		 found;
+
+	if ((found = exists(r, STMT_VENDOR_NAME, r->id)) != 1) {
+		if (found == 0)
+			not_found(r, KIND_VENDOR, r->id);
+		return;
+	}
+	if (exec(r, STMT_VENDOR_UPDATE, "sssssssi", r->id, r->org,
+	    jstr(b, "name"), jstr(b, "website"), jstr(b, "description"),
+	    jstr(b, "hq_location"), jstr(b, "use_case"), r->now) == -1)
+		return;
+	reply_fresh(r, 200, STMT_VENDOR_GET, vendor_json, r->id);
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: radar events and alerts (3.2)
+ * ------------------------------------------------------------------------ */
+
+static const struct field event_create_fields[] = {
+	{ "name", FT_STRING, F_REQUIRED, TITLE_MAX, NULL },
+	{ "summary", FT_STRING, F_REQUIRED, 0, NULL },
+	{ "primary_impact_type", FT_STRING, F_REQUIRED, 0, impact_types },
+	{ "secondary_impact_types", FT_STRINGS, 0, 0, impact_types },
+	{ "vendor_ids", FT_STRINGS, 0, 0, NULL },
+	{ "source_url", FT_STRING, 0, 0, NULL },
+	{ "source_name", FT_STRING, 0, 0, NULL },
+	{ "occurred_at", FT_INT, 0, 0, NULL },
+	{ "create_alert", FT_BOOL, 0, 0, NULL },
+	{ "alert_severity", FT_STRING, 0, 0, severities },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct qfield event_query[] = {
+	{ "primary_impact_type", QT_ENUM, impact_types },
+	{ "include_archived", QT_BOOL, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct field dismiss_fields[] = {
+	{ "reason", FT_STRING, 0, 0, NULL },
+	{ "suppress_similar", FT_BOOL, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct qfield alert_query[] = {
+	{ "vendor_id", QT_STRING, NULL },
+	{ "severity", QT_ENUMS, severities },
+	{ "is_dismissed", QT_BOOL, NULL },
+	{ "include_archived", QT_BOOL, NULL },
+	{ NULL, 0, NULL }
+};
+
+/*
+ * POST /v1/radar/events: 201 with the event. Vendor ids that do not
+ * resolve in the org are skipped; each linked vendor gets one alert unless
+ * create_alert is false.
+ */
+static void
+h_event_create(struct rq *r)
+{
+	const json_t	*b = r->json, *v, *ca, *oa, *sec;
+	const char	*sev = jstr(b, "alert_severity");
+	char		 id[ID_LEN], aid[ID_LEN], *sectxt = NULL;
+	int64_t		 occurred = r->now;
+	int		 alerts = 1, linked;
+	size_t		 i;
+
+	if ((oa = json_object_get(b, "occurred_at")) != NULL &&
+	    json_is_integer(oa))
+		occurred = json_integer_value(oa);
+	if ((ca = json_object_get(b, "create_alert")) != NULL &&
+	    json_is_boolean(ca))
+		alerts = json_is_true(ca);
+	if (sev == NULL)
+		sev = "medium";
+	sec = json_object_get(b, "secondary_impact_types");
+	sectxt = json_is_array(sec) ? json_dumps(sec, JSON_COMPACT) :
+	    strdup("[]");
+	if (sectxt == NULL || new_id(id, KIND_EVENT) == -1) {
+		fail_internal(r, "out of memory or randomness");
+		goto out;
+	}
+	if (exec(r, STMT_EVENT_INSERT, "ssssssssii", id, r->org,
+	    jstr(b, "name"), jstr(b, "summary"),
+	    jstr(b, "primary_impact_type"), sectxt, jstr(b, "source_url"),
+	    jstr(b, "source_name"), occurred, r->now) == -1)
+		goto out;
+	json_array_foreach(json_object_get(b, "vendor_ids"), i, v) {
+		linked = exec(r, STMT_EVENT_LINK_VENDOR, "sss", id,
+		    json_string_value(v), r->org);
+		if (linked == -1)
+			goto out;
+		if (linked == 0 || !alerts)
+			continue;
+		if (new_id(aid, KIND_ALERT) == -1) {
+			fail_internal(r, "no random bytes for an id");
+			goto out;
+		}
+		if (exec(r, STMT_ALERT_INSERT, "ssssssi", aid, r->org,
+		    json_string_value(v), id, jstr(b, "summary"), sev,
+		    r->now) == -1)
+			goto out;
+	}
+	reply_fresh(r, 201, STMT_EVENT_GET, event_json, id);
+out:
+	free(sectxt);
+}
+
+/* GET /v1/radar/events: a page of events, archived ones on request. */
+static void
+h_event_list(struct rq *r)
+{
+	reply_list(r, STMT_EVENT_LIST, STMT_EVENT_COUNT, event_json, "ssd",
+	    r->org, qval(r, "primary_impact_type"),
+	    qbool(r, "include_archived", 0));
+}
+
+/* GET /v1/radar/events/{id}: 200, or 404 radar_event_not_found. */
+static void
+h_event_get(struct rq *r)
+{
+	reply_one(r, STMT_EVENT_GET, event_json, KIND_EVENT);
+}
+
+/* GET /v1/radar/alerts: dismissed ones only with is_dismissed=true. */
+static void
+h_alert_list(struct rq *r)
+{
+	char	*sev = qlist_json(r, "severity");
+
+	reply_list(r, STMT_ALERT_LIST, STMT_ALERT_COUNT, alert_json, "sssdd",
+	    r->org, qval(r, "vendor_id"), sev, qbool(r, "is_dismissed", 0),
+	    qbool(r, "include_archived", 0));
+	free(sev);
+}
+
+/* GET /v1/radar/alerts/{id}: 200, or 404 alert_not_found. */
+static void
+h_alert_get(struct rq *r)
+{
+	reply_one(r, STMT_ALERT_GET, alert_json, KIND_ALERT);
+}
+
+/*
+ * Set an alert's dismissal: dismiss (on) or undismiss (off). Dismissing a
+ * dismissed alert only replaces its reason, when one is given; undismissing
+ * an active alert changes nothing. 200 with the alert, or 404.
+ */
+static void
+alert_set_dismissed(struct rq *r, int on)
+{
+	sqlite3_stmt	*st;
+	const json_t	*ss;
+	const char	*reason = on ? jstr(r->json, "reason") : NULL;
+	char		*old = NULL;
+	int64_t		 at, suppress, *sp = NULL;
+	int		 rc, was;
+
+	if ((st = q(r, STMT_ALERT_GET, "ss", r->id, r->org)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return;
+	if (rc == SQLITE_DONE) {
+		not_found(r, KIND_ALERT, r->id);
+		return;
+	}
+	was = sqlite3_column_int(st, 7);
+	at = sqlite3_column_int64(st, 9);
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL &&
+	    (old = strdup((const char *)sqlite3_column_text(st, 8))) == NULL) {
+		fail_internal(r, "out of memory");
+		return;
+	}
+	if (on && !was) {
+		if ((ss = json_object_get(r->json, "suppress_similar")) != NULL &&
+		    json_is_boolean(ss)) {
+			suppress = json_is_true(ss);
+			sp = &suppress;
+		}
+		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
+		    1, r->now, reason, sp, r->now);
+	} else if (on && reason != NULL &&
+	    (old == NULL || strcmp(old, reason) != 0))
+		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
+		    1, at, reason, NULL, r->now);
+	else if (!on && was)
+		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdoooi", r->id,
+		    r->org, 0, NULL, NULL, NULL, r->now);
+	free(old);
+	if (rc == -1)
+		return;
+	reply_fresh(r, 200, STMT_ALERT_GET, alert_json, r->id);
+}
+
+/* POST /v1/radar/alerts/{id}/dismiss */
+static void
+h_alert_dismiss(struct rq *r)
+{
+	alert_set_dismissed(r, 1);
+}
+
+/* POST /v1/radar/alerts/{id}/undismiss */
+static void
+h_alert_undismiss(struct rq *r)
+{
+	alert_set_dismissed(r, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: assessment plans (3.3) and assessments (3.4)
+ * ------------------------------------------------------------------------ */
+
+static const struct field plan_create_fields[] = {
+	{ "name", FT_STRING, F_REQUIRED, TITLE_MAX, NULL },
+	{ "description", FT_STRING, 0, 0, NULL },
+	{ "control_set_ids", FT_STRINGS, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct qfield asmt_query[] = {
+	{ "vendor_id", QT_STRING, NULL },
+	{ "reassessment_id", QT_STRING, NULL },
+	{ NULL, 0, NULL }
+};
+
+/* POST /v1/assessment_plans: 201 with the plan. */
+static void
+h_plan_create(struct rq *r)
+{
+	const json_t	*csi = json_object_get(r->json, "control_set_ids");
+	char		 id[ID_LEN], *csitxt;
+
+	csitxt = json_is_array(csi) ? json_dumps(csi, JSON_COMPACT) :
+	    strdup("[]");
+	if (csitxt == NULL || new_id(id, KIND_PLAN) == -1) {
+		fail_internal(r, "out of memory or randomness");
+		goto out;
+	}
+	if (exec(r, STMT_PLAN_INSERT, "sssssi", id, r->org,
+	    jstr(r->json, "name"), jstr(r->json, "description"), csitxt,
+	    r->now) == -1)
+		goto out;
+	reply_fresh(r, 201, STMT_PLAN_GET, plan_json, id);
+out:
+	free(csitxt);
+}
+
+/* GET /v1/assessment_plans */
+static void
+h_plan_list(struct rq *r)
+{
+	reply_list(r, STMT_PLAN_LIST, STMT_PLAN_COUNT, plan_json, "s", r->org);
+}
+
+/* GET /v1/assessment_plans/{id}: 200, or 404 assessment_plan_not_found. */
+static void
+h_plan_get(struct rq *r)
+{
+	reply_one(r, STMT_PLAN_GET, plan_json, KIND_PLAN);
+}
+
+/* GET /v1/assessments */
+static void
+h_asmt_list(struct rq *r)
+{
+	reply_list(r, STMT_ASMT_LIST, STMT_ASMT_COUNT, asmt_json, "sss",
+	    r->org, qval(r, "vendor_id"), qval(r, "reassessment_id"));
+}
+
+/* GET /v1/assessments/{id}: 200, or 404 assessment_not_found. */
+static void
+h_asmt_get(struct rq *r)
+{
+	reply_one(r, STMT_ASMT_GET, asmt_json, KIND_ASMT);
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: reassessments (2)
+ * ------------------------------------------------------------------------ */
+
+static const struct field rsm_create_fields[] = {
+	{ "radar_event_id", FT_STRING, F_REQUIRED, 0, NULL },
+	{ "vendor_ids", FT_STRINGS, F_REQUIRED | F_NONEMPTY, 0, NULL },
+	{ "assessment_plan_id", FT_STRING, 0, 0, NULL },
+	{ "title", FT_STRING, 0, TITLE_MAX, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field rsm_update_fields[] = {
+	{ "title", FT_STRING, 0, TITLE_MAX, NULL },
+	{ "assessment_plan_id", FT_STRING, 0, 0, NULL },
+	{ "radar_event_id", FT_STRING, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field rsm_vendors_fields[] = {
+	{ "vendor_ids", FT_STRINGS, F_REQUIRED | F_NONEMPTY, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field rsm_inclusion_fields[] = {
+	{ "vendor_id", FT_STRING, F_REQUIRED, 0, NULL },
+	{ "included", FT_BOOL, F_REQUIRED, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct qfield rsm_query[] = {
+	{ "status", QT_ENUM, rsm_statuses },
+	{ "radar_event_id", QT_STRING, NULL },
+	{ "vendor_id", QT_STRING, NULL },
+	{ NULL, 0, NULL }
+};
+
+/*
+ * Does id name an object of kind k (looked up by s) in the key's org? 1 if
+ * so; 0 after answering 422 invalid_reassessment naming it; -1 on error.
+ */
+static int
+resolve(struct rq *r, enum kind k, enum stmt s, const char *id)
+{
+	int	 found = id_valid(id, k) ? exists(r, s, id) : 0;
+
+	if (found == 0 && strlen(id) <= ID_LEN)
+		fail(r, 422, "invalid_reassessment", "%s %s not found.",
+		    kind_nouns[k], id);
+	else if (found == 0)
+		fail(r, 422, "invalid_reassessment", "%s not found.",
+		    kind_nouns[k]);
+	return found;
+}
+
+/*
+ * Read reassessment r->id of the key's org into m. 1 when found; 0 after
+ * answering 404; -1 on error. The caller frees m->title.
+ */
+static int
+rsm_read(struct rq *r, struct rsm *m)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	memset(m, 0, sizeof(*m));
+	if ((st = q(r, STMT_RSM_GET, "ss", r->id, r->org)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return -1;
+	if (rc == SQLITE_DONE) {
+		not_found(r, KIND_RSM, r->id);
+		return 0;
+	}
+	col_copy(st, 0, m->id, sizeof(m->id));
+	col_copy(st, 1, m->status, sizeof(m->status));
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
+	    (m->title = strdup((const char *)sqlite3_column_text(st, 2))) ==
+	    NULL) {
+		fail_internal(r, "out of memory");
+		return -1;
+	}
+	col_copy(st, 3, m->plan_id, sizeof(m->plan_id));
+	col_copy(st, 4, m->event_id, sizeof(m->event_id));
+	return 1;
+}
+
+/* Write m back, moving updated_at: rows changed, or -1. */
+static int
+rsm_save(struct rq *r, const struct rsm *m)
+{
+	return exec(r, STMT_RSM_UPDATE, "ssssssi", m->id, r->org, m->status,
+	    m->title, m->plan_id[0] != '\0' ? m->plan_id : NULL,
+	    m->event_id[0] != '\0' ? m->event_id : NULL, r->now);
+}
+
+/* Recompute alert_ids from the event and the current vendor set. */
+static int
+rsm_refresh_alerts(struct rq *r, const struct rsm *m)
+{
+	if (exec(r, STMT_RSM_ALERTS_CLEAR, "s", m->id) == -1)
+		return -1;
+	if (m->event_id[0] == '\0')
+		return 0;
+	return exec(r, STMT_RSM_ALERTS_FILL, "ss", m->id, m->event_id);
+}
+
+/*
+ * The rules shared by every change: a terminal reassessment is immutable
+ * (422); with locked, so is the vendor set of a confirmed one (422).
+ * 0 when the change may go ahead, else -1 with the answer set.
+ */
+static int
+rsm_may_change(struct rq *r, const struct rsm *m, int locked)
+{
+	if (strcmp(m->status, "run") == 0 || strcmp(m->status, "dismissed") == 0) {
+		fail(r, 422, "reassessment_immutable",
+		    "Reassessment %s is %s and can no longer change.", m->id,
+		    m->status);
+		return -1;
+	}
+	if (locked && strcmp(m->status, "confirmed") == 0) {
+		fail(r, 422, "vendor_set_locked", "Reassessment %s is "
+		    "confirmed; its vendor set is locked.", m->id);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * POST /v1/reassessments: 201 with a draft. References resolve in the
+ * order event, vendors, plan, else 422 invalid_reassessment.
+ */
+static void
+h_rsm_create(struct rq *r)
+{
+	const json_t	*b = r->json, *vids, *v;
+	const char	*event = jstr(b, "radar_event_id");
+	const char	*plan = jstr(b, "assessment_plan_id");
+	char		 id[ID_LEN];
+	size_t		 i;
+
+	vids = json_object_get(b, "vendor_ids");
+	if (resolve(r, KIND_EVENT, STMT_EVENT_EXISTS, event) != 1)
+		return;
+	json_array_foreach(vids, i, v)
+		if (resolve(r, KIND_VENDOR, STMT_VENDOR_NAME,
+		    json_string_value(v)) != 1)
+			return;
+	if (plan != NULL &&
+	    resolve(r, KIND_PLAN, STMT_PLAN_FOR_RUN, plan) != 1)
+		return;
+	if (new_id(id, KIND_RSM) == -1) {
+		fail_internal(r, "no random bytes for an id");
+		return;
+	}
+	if (exec(r, STMT_RSM_INSERT, "sssssi", id, r->org,
+	    jstr(b, "title"), plan, event, r->now) == -1)
+		return;
+	json_array_foreach(vids, i, v)
+		if (exec(r, STMT_RSM_ENTRY_ADD, "sss", id,
+		    json_string_value(v), "matched") == -1)
+			return;
+	if (exec(r, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
+		return;
+	reply_fresh(r, 201, STMT_RSM_GET, rsm_json, id);
+}
+
+/* GET /v1/reassessments: filters status, radar_event_id, vendor_id. */
+static void
+h_rsm_list(struct rq *r)
+{
+	reply_list(r, STMT_RSM_LIST, STMT_RSM_COUNT, rsm_json, "ssss", r->org,
+	    qval(r, "status"), qval(r, "radar_event_id"), qval(r, "vendor_id"));
+}
+
+/* GET /v1/reassessments/{id}: 200, or 404 reassessment_not_found. */
+static void
+h_rsm_get(struct rq *r)
+{
+	reply_one(r, STMT_RSM_GET, rsm_json, KIND_RSM);
+}
+
+/*
+ * PATCH /v1/reassessments/{id}: title, plan and event; null or absent
+ * stays. 404; 422 reassessment_immutable; 422 invalid_reassessment.
+ */
+static void
+h_rsm_update(struct rq *r)
+{
+	const json_t	*b = r->json;
+	const char	*title = jstr(b, "title");
+	const char	*plan = jstr(b, "assessment_plan_id");
+	const char	*event = jstr(b, "radar_event_id");
+	struct rsm	 m;
+	int		 changed = 0, relinked = 0;
+
+	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 0) == -1)
+		goto out;
+	if (event != NULL &&
+	    resolve(r, KIND_EVENT, STMT_EVENT_EXISTS, event) != 1)
+		goto out;
+	if (plan != NULL && resolve(r, KIND_PLAN, STMT_PLAN_FOR_RUN, plan) != 1)
+		goto out;
+	if (title != NULL && (m.title == NULL || strcmp(title, m.title) != 0)) {
+		free(m.title);
+		if ((m.title = strdup(title)) == NULL) {
+			fail_internal(r, "out of memory");
+			goto out;
+		}
+		changed = 1;
+	}
+	if (plan != NULL && strcmp(plan, m.plan_id) != 0) {
+		snprintf(m.plan_id, sizeof(m.plan_id), "%s", plan);
+		changed = 1;
+	}
+	if (event != NULL && strcmp(event, m.event_id) != 0) {
+		snprintf(m.event_id, sizeof(m.event_id), "%s", event);
+		changed = relinked = 1;
+	}
+	if (changed && rsm_save(r, &m) == -1)
+		goto out;
+	if (relinked && rsm_refresh_alerts(r, &m) == -1)
+		goto out;
+	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+out:
+	free(m.title);
+}
+
+/*
+ * POST /v1/reassessments/{id}/vendors: new vendors join as manual; a
+ * vendor already there is included again. Only in draft.
+ */
+static void
+h_rsm_add_vendors(struct rq *r)
+{
+	const json_t	*vids = json_object_get(r->json, "vendor_ids"), *v;
+	sqlite3_stmt	*st;
+	struct rsm	 m;
+	const char	*vid;
+	size_t		 i;
+	int		 rc, changed = 0, joined = 0;
+
+	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 1) == -1)
+		goto out;
+	json_array_foreach(vids, i, v)
+		if (resolve(r, KIND_VENDOR, STMT_VENDOR_NAME,
+		    json_string_value(v)) != 1)
+			goto out;
+	json_array_foreach(vids, i, v) {
+		vid = json_string_value(v);
+		if ((st = q(r, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
+		    (rc = step(r, st)) == -1)
+			goto out;
+		if (rc == SQLITE_DONE) {
+			if (exec(r, STMT_RSM_ENTRY_ADD, "sss", m.id, vid,
+			    "manual") == -1)
+				goto out;
+			changed = joined = 1;
+		} else if (sqlite3_column_int(st, 0) == 0) {
+			if (exec(r, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid,
+			    1) == -1)
+				goto out;
+			changed = 1;
+		}
+	}
+	if (joined && rsm_refresh_alerts(r, &m) == -1)
+		goto out;
+	if (changed && rsm_save(r, &m) == -1)
+		goto out;
+	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+out:
+	free(m.title);
+}
+
+/*
+ * POST /v1/reassessments/{id}/vendor_inclusion: opt one vendor in or out.
+ * Only in draft; 404 vendor_not_found when it is not in the set.
+ */
+static void
+h_rsm_inclusion(struct rq *r)
+{
+	const char	*vid = jstr(r->json, "vendor_id");
+	int		 included = json_is_true(json_object_get(r->json,
+			    "included"));
+	sqlite3_stmt	*st;
+	struct rsm	 m;
+	int		 rc;
+
+	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 1) == -1)
+		goto out;
+	if ((st = q(r, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		if (strlen(vid) <= ID_LEN)
+			fail(r, 404, "vendor_not_found", "Vendor %s is not in "
+			    "reassessment %s.", vid, m.id);
+		else
+			fail(r, 404, "vendor_not_found", "Vendor is not in "
+			    "reassessment %s.", m.id);
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0) != included &&
+	    (exec(r, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid, included) == -1 ||
+	    rsm_save(r, &m) == -1))
+		goto out;
+	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+out:
+	free(m.title);
+}
+
+/*
+ * Move a reassessment to status to (confirm, dismiss). Confirming a
+ * confirmed one is a no-op. 404; 422 reassessment_immutable.
+ */
+static void
+rsm_transition(struct rq *r, const char *to)
+{
+	struct rsm	 m;
+
+	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 0) == -1)
+		goto out;
+	if (strcmp(m.status, to) != 0) {
+		snprintf(m.status, sizeof(m.status), "%s", to);
+		if (rsm_save(r, &m) == -1)
+			goto out;
+	}
+	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+out:
+	free(m.title);
+}
+
+/* POST /v1/reassessments/{id}/confirm: draft -> confirmed. */
+static void
+h_rsm_confirm(struct rq *r)
+{
+	rsm_transition(r, "confirmed");
+}
+
+/* POST /v1/reassessments/{id}/dismiss: draft or confirmed -> dismissed. */
+static void
+h_rsm_dismiss(struct rq *r)
+{
+	rsm_transition(r, "dismissed");
+}
+
+/*
+ * POST /v1/reassessments/{id}/run: one assessment per included vendor that
+ * has none, then status run; all in the request's one write transaction,
+ * so a failure anywhere leaves the reassessment as it was. Checks: 404,
+ * 422 reassessment_immutable, 400 missing_assessment_plan, 400
+ * no_included_vendors, 422 invalid_reassessment.
+ *
+ * Rationale: the request runs in BEGIN IMMEDIATE, so two runs of one
+ * reassessment, from any processes, serialise on the write lock; the
+ * second reads status "run" and is refused as immutable.
+ */
+static void
+h_rsm_run(struct rq *r)
+{
+	sqlite3_stmt	*st;
+	struct rsm	 m;
+	json_t		*todo = NULL, *t;
+	char		*plan_name = NULL, *csi = NULL, *name = NULL;
+	char		 aid[ID_LEN];
+	int64_t		 included;
+	size_t		 i;
+	int		 rc;
+
+	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 0) == -1)
+		goto out;
+	if (m.plan_id[0] == '\0') {
+		fail(r, 400, "missing_assessment_plan", "Reassessment %s has "
+		    "no assessment plan; set one before running it.", m.id);
+		goto out;
+	}
+	if ((included = scalar(r, STMT_RSM_INCLUDED_COUNT, "s", m.id)) == -1)
+		goto out;
+	if (included == 0) {
+		fail(r, 400, "no_included_vendors", "Reassessment %s has no "
+		    "included vendors.", m.id);
+		goto out;
+	}
+	if ((st = q(r, STMT_PLAN_FOR_RUN, "ss", m.plan_id, r->org)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		fail(r, 422, "invalid_reassessment", "Assessment plan %s not "
+		    "found.", m.plan_id);
+		goto out;
+	}
+	plan_name = strdup((const char *)sqlite3_column_text(st, 0));
+	csi = strdup((const char *)sqlite3_column_text(st, 1));
+	if (plan_name == NULL || csi == NULL || (todo = json_array()) == NULL)
+		goto oom;
+
+	/* Read the work list first: the loop below changes those rows. */
+	if ((st = q(r, STMT_RSM_RUN_TODO, "s", m.id)) == NULL)
+		goto out;
+	while ((rc = step(r, st)) == SQLITE_ROW)
+		if (json_array_append_new(todo, json_pack("[o,o]",
+		    col_str(st, 0), col_str(st, 1))) == -1)
+			goto oom;
+	if (rc == -1)
+		goto out;
+	json_array_foreach(todo, i, t) {
+		const char *vid = json_string_value(json_array_get(t, 0));
+		const char *vname = json_string_value(json_array_get(t, 1));
+
+		free(name);
+		if (new_id(aid, KIND_ASMT) == -1 || vid == NULL ||
+		    vname == NULL || asprintf(&name, "%s: %s", plan_name,
+		    vname) == -1) {
+			name = NULL;
+			goto oom;
+		}
+		if (exec(r, STMT_ASMT_INSERT, "sssssssi", aid, r->org, vid,
+		    name, csi, m.plan_id, m.id, r->now) == -1 ||
+		    exec(r, STMT_RSM_ENTRY_ASSESSMENT, "sss", m.id, vid,
+		    aid) == -1)
+			goto out;
+	}
+	snprintf(m.status, sizeof(m.status), "run");
+	if (rsm_save(r, &m) == -1)
+		goto out;
+	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+	goto out;
+oom:
+	fail_internal(r, "out of memory or randomness during a run");
+out:
+	json_decref(todo);
+	free(name);
+	free(csi);
+	free(plan_name);
+	free(m.title);
+}
+
+/* ------------------------------------------------------------------------
+ * The route table
+ * ------------------------------------------------------------------------ */
+
+static const struct route routes[] = {
+	{ METHOD_GET, "/v1/reassessments", h_rsm_list,
+	    R_LIST, KIND_RSM, NULL, rsm_query },
+	{ METHOD_POST, "/v1/reassessments", h_rsm_create,
+	    R_WRITE | R_BODY, KIND_RSM, rsm_create_fields, NULL },
+	{ METHOD_GET, "/v1/reassessments/*", h_rsm_get,
+	    0, KIND_RSM, NULL, NULL },
+	{ METHOD_PATCH, "/v1/reassessments/*", h_rsm_update,
+	    R_WRITE | R_BODY, KIND_RSM, rsm_update_fields, NULL },
+	{ METHOD_POST, "/v1/reassessments/*/vendors", h_rsm_add_vendors,
+	    R_WRITE | R_BODY, KIND_RSM, rsm_vendors_fields, NULL },
+	{ METHOD_POST, "/v1/reassessments/*/vendor_inclusion", h_rsm_inclusion,
+	    R_WRITE | R_BODY, KIND_RSM, rsm_inclusion_fields, NULL },
+	{ METHOD_POST, "/v1/reassessments/*/confirm", h_rsm_confirm,
+	    R_WRITE, KIND_RSM, NULL, NULL },
+	{ METHOD_POST, "/v1/reassessments/*/dismiss", h_rsm_dismiss,
+	    R_WRITE, KIND_RSM, NULL, NULL },
+	{ METHOD_POST, "/v1/reassessments/*/run", h_rsm_run,
+	    R_WRITE, KIND_RSM, NULL, NULL },
+	{ METHOD_GET, "/v1/vendors", h_vendor_list,
+	    R_LIST, KIND_VENDOR, NULL, vendor_query },
+	{ METHOD_POST, "/v1/vendors", h_vendor_create,
+	    R_WRITE | R_BODY | R_IDEMPOTENT, KIND_VENDOR,
+	    vendor_create_fields, NULL },
+	{ METHOD_GET, "/v1/vendors/*", h_vendor_get,
+	    0, KIND_VENDOR, NULL, NULL },
+	{ METHOD_PATCH, "/v1/vendors/*", h_vendor_update,
+	    R_WRITE | R_BODY, KIND_VENDOR, vendor_update_fields, NULL },
+	{ METHOD_GET, "/v1/radar/events", h_event_list,
+	    R_LIST, KIND_EVENT, NULL, event_query },
+	{ METHOD_POST, "/v1/radar/events", h_event_create,
+	    R_WRITE | R_BODY, KIND_EVENT, event_create_fields, NULL },
+	{ METHOD_GET, "/v1/radar/events/*", h_event_get,
+	    0, KIND_EVENT, NULL, NULL },
+	{ METHOD_GET, "/v1/radar/alerts", h_alert_list,
+	    R_LIST, KIND_ALERT, NULL, alert_query },
+	{ METHOD_GET, "/v1/radar/alerts/*", h_alert_get,
+	    0, KIND_ALERT, NULL, NULL },
+	{ METHOD_POST, "/v1/radar/alerts/*/dismiss", h_alert_dismiss,
+	    R_WRITE | R_BODY, KIND_ALERT, dismiss_fields, NULL },
+	{ METHOD_POST, "/v1/radar/alerts/*/undismiss", h_alert_undismiss,
+	    R_WRITE, KIND_ALERT, NULL, NULL },
+	{ METHOD_GET, "/v1/assessment_plans", h_plan_list,
+	    R_LIST, KIND_PLAN, NULL, NULL },
+	{ METHOD_POST, "/v1/assessment_plans", h_plan_create,
+	    R_WRITE | R_BODY, KIND_PLAN, plan_create_fields, NULL },
+	{ METHOD_GET, "/v1/assessment_plans/*", h_plan_get,
+	    0, KIND_PLAN, NULL, NULL },
+	{ METHOD_GET, "/v1/assessments", h_asmt_list,
+	    R_LIST, KIND_ASMT, NULL, asmt_query },
+	{ METHOD_GET, "/v1/assessments/*", h_asmt_get,
+	    0, KIND_ASMT, NULL, NULL },
+};
+
+/* ------------------------------------------------------------------------
+ * The request front end: one request, whatever the transport
+ * ------------------------------------------------------------------------ */
+
+/* A request parameter (CGI variable or FastCGI param), or NULL. */
+static const char *
+io_param(const struct io *io, const char *name)
+{
+	return FCGX_GetParam(name, io->envp);
+}
+
+/* Read up to n body bytes; fewer means the client sent fewer. */
+static size_t
+io_read(struct io *io, char *buf, size_t n)
+{
+	size_t	 got = 0;
+	int	 k;
+
+	if (io->fcgi == NULL)
+		return fread(buf, 1, n, stdin);
+	while (got < n) {
+		k = FCGX_GetStr(buf + got, (int)(n - got), io->fcgi->in);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	return got;
+}
+
+static void
+io_write(struct io *io, const char *s, size_t n)
+{
+	if (io->fcgi == NULL)
+		fwrite(s, 1, n, stdout);
+	else
+		FCGX_PutStr(s, (int)n, io->fcgi->out);
+}
+
+/*
+ * Does path match pattern? A '*' matches one non-empty segment, which is
+ * stored in *id (start) and *idlen.
+ */
+static int
+path_match(const char *pattern, const char *path, const char **id,
+    size_t *idlen)
+{
+	const char	*start;
+
+	while (*pattern != '\0') {
+		if (*pattern == '*') {
+			start = path;
+			while (*path != '\0' && *path != '/')
+				path++;
+			if (path == start)
+				return 0;
+			*id = start;
+			*idlen = (size_t)(path - start);
+			pattern++;
+		} else if (*pattern++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
+}
+
+/* Split and percent-decode the query string into r->params. */
+static void
+parse_query(struct rq *r, const char *qs)
+{
+	char		*copy, *part, *save = NULL, *eq;
+	struct param	*p;
+
+	if (qs == NULL || *qs == '\0' || (copy = strdup(qs)) == NULL)
+		return;
+	for (part = strtok_r(copy, "&", &save);
+	    part != NULL && r->nparams < QUERY_MAX;
+	    part = strtok_r(NULL, "&", &save)) {
+		if ((eq = strchr(part, '=')) != NULL)
+			*eq++ = '\0';
+		p = &r->params[r->nparams];
+		p->name = strdup(part);
+		p->value = strdup(eq != NULL ? eq : "");
+		if (p->name == NULL || p->value == NULL) {
+			free(p->name);
+			free(p->value);
+			break;
+		}
+		percent_decode(p->name, 1);
+		p->len = percent_decode(p->value, 1);
+		r->nparams++;
+	}
+	free(copy);
+}
+
+/* The web server's REQUEST_ID when it is sane, else a fresh random one. */
+static void
+set_request_id(struct rq *r, const char *given)
+{
+	unsigned char	 raw[16];
+	size_t		 i, n = given != NULL ? strlen(given) : 0;
+	int		 ok = n > 0 && n <= REQUEST_ID_MAX;
+
+	for (i = 0; ok && i < n; i++)
+		if (!isalnum((unsigned char)given[i]) && given[i] != '-' &&
+		    given[i] != '_' && given[i] != '.')
+			ok = 0;
+	if (ok) {
+		memcpy(r->request_id, given, n + 1);
+		return;
+	}
+	if (random_bytes(raw, sizeof(raw)) == -1)
+		memset(raw, 0, sizeof(raw));
+	hex(r->request_id, raw, sizeof(raw));
+}
+
+/* Is the Content-Type one whose body we parse as JSON (1.1)? */
+static int
+json_media_type(const char *ct)
+{
+	size_t	 n;
+
+	if (ct == NULL)
+		return 1;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (*ct == '\0')
+		return 1;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == strlen("application/json") &&
+	    strncasecmp(ct, "application/json", n) == 0)
+		return 1;
+	return n > 5 && memchr(ct, '/', n) != NULL &&
+	    strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/*
+ * Authenticate the Bearer key: 0 with r->org set, or -1 with a 401 (or
+ * 5xx) answered.
+ *
+ * Rationale: the lookup is by SHA-256 of the presented secret, so the
+ * time it takes depends only on a hash the client cannot steer; the final
+ * comparison is constant-time all the same.
+ */
+static int
+authenticate(struct rq *r, const char *hdr)
+{
+	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	sqlite3_stmt	*st;
+	const char	*tok;
+	size_t		 n;
+	int		 rc;
+
+	while (hdr != NULL && (*hdr == ' ' || *hdr == '\t'))
+		hdr++;
+	if (hdr == NULL || strncasecmp(hdr, "Bearer", 6) != 0 ||
+	    (hdr[6] != ' ' && hdr[6] != '\t'))
+		goto unauthenticated;
+	for (tok = hdr + 6; *tok == ' ' || *tok == '\t'; tok++)
+		continue;
+	n = strlen(tok);
+	while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		goto unauthenticated;
+	sha256(tok, n, h);
+	if ((st = q(r, STMT_KEY_AUTH, "b", h, sizeof(h))) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return -1;
+	if (rc == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 1) == (int)sizeof(h) &&
+	    CRYPTO_memcmp(sqlite3_column_blob(st, 1), h, sizeof(h)) == 0) {
+		col_copy(st, 0, r->org, sizeof(r->org));
+		return 0;
+	}
+	add_header(r, "WWW-Authenticate", "Bearer");
+	fail_plain(r, 401, "Invalid or expired API key.");
+	return -1;
+unauthenticated:
+	add_header(r, "WWW-Authenticate", "Bearer");
+	fail_plain(r, 401, "Not authenticated");
+	return -1;
+}
+
+/*
+ * Idempotency-Key (1.6): answer a replay from the store; returns 1 when it
+ * did, 0 when the request should run, -1 on error.
+ */
+static int
+idempotent_replay(struct rq *r, const unsigned char *kh, const char *ep)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = q(r, STMT_IDEM_GET, "ssbi", r->org, ep, kh,
+	    (size_t)SHA256_DIGEST_LENGTH, r->now - IDEMPOTENCY_TTL)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		return -1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	free(r->out);
+	if ((r->out = strdup((const char *)sqlite3_column_text(st, 1))) == NULL) {
+		fail_internal(r, "out of memory");
+		return -1;
+	}
+	r->status = sqlite3_column_int(st, 0);
+	add_header(r, "Idempotent-Replayed", "true");
+	return 1;
+}
+
+/*
+ * Route, check and run one request, in the contract's order (1.1): route
+ * and method, body size and media type, authentication, body shape (422),
+ * the target's existence (404), then the handler's own rules. The handler
+ * runs inside one transaction (BEGIN IMMEDIATE when it writes), committed
+ * only when it answers below 400: a refused request changes nothing.
+ */
+static void
+dispatch(struct rq *r, struct io *io)
+{
+	const struct route	*rt;
+	const char		*idp = NULL, *cl, *key;
+	char			 allow[64] = "", why[512], endpoint[64];
+	unsigned char		 kh[SHA256_DIGEST_LENGTH];
+	json_t			*errs = NULL;
+	int64_t			 len = 0;
+	size_t			 i, idlen = 0;
+	int			 path_known = 0, in_tx = 0;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!path_match(routes[i].pattern, r->path, &idp, &idlen))
+			continue;
+		path_known = 1;
+		if (strstr(allow, methods[routes[i].method]) == NULL)
+			snprintf(allow + strlen(allow), sizeof(allow) -
+			    strlen(allow), "%s%s", allow[0] ? ", " : "",
+			    methods[routes[i].method]);
+		if (routes[i].method == r->method && r->route == NULL) {
+			r->route = &routes[i];
+			if (idp != NULL && (r->id = strndup(idp, idlen)) == NULL) {
+				fail_internal(r, "out of memory");
+				return;
+			}
+		}
+		idp = NULL;
+	}
+	if (!path_known) {
+		fail_plain(r, 404, "Not Found");
+		return;
+	}
+	if ((rt = r->route) == NULL) {
+		add_header(r, "Allow", allow);
+		fail_plain(r, 405, "Method Not Allowed");
+		return;
+	}
+
+	cl = io_param(io, "CONTENT_LENGTH");
+	if (cl != NULL && *cl != '\0') {
+		switch (parse_int(cl, strlen(cl), 0, INT64_MAX, &len)) {
+		case PI_OK:
+			break;
+		case PI_HIGH:
+			len = INT64_MAX;
+			break;
+		default:
+			fail(r, 400, "invalid_content_length",
+			    "Content-Length is not a valid length.");
+			return;
+		}
+	}
+	if (len > BODY_MAX) {
+		fail(r, 413, "payload_too_large",
+		    "Request body is larger than 1 MiB.");
+		return;
+	}
+	if ((rt->flags & R_BODY) &&
+	    !json_media_type(io_param(io, "CONTENT_TYPE"))) {
+		fail(r, 415, "unsupported_media_type",
+		    "Content-Type must be application/json.");
+		return;
+	}
+	if ((rt->flags & R_BODY) && len > 0) {
+		if ((r->body = malloc((size_t)len + 1)) == NULL) {
+			fail_internal(r, "out of memory");
+			return;
+		}
+		r->bodylen = io_read(io, r->body, (size_t)len);
+		r->body[r->bodylen] = '\0';
+		if (r->bodylen < (size_t)len) {
+			logr(r, "body of %zu bytes, %" PRId64 " declared",
+			    r->bodylen, len);
+			fail(r, 400, "incomplete_body", "The request body is "
+			    "shorter than its Content-Length.");
+			return;
+		}
+	}
+
+	if (r->conn->db == NULL && conn_open(r->conn, SQLITE_OPEN_READWRITE,
+	    1, why, sizeof(why)) == -1) {
+		logr(r, "database not initialised: %s", why);
+		fail(r, 503, "database_not_initialized",
+		    "The database is not initialised.");
+		return;
+	}
+	if (authenticate(r, io_param(io, "HTTP_AUTHORIZATION")) == -1)
+		goto out;
+
+	if (exec(r, rt->flags & R_WRITE ? STMT_BEGIN_WRITE : STMT_BEGIN_READ,
+	    "") == -1)
+		goto out;
+	in_tx = 1;
+
+	key = io_param(io, "HTTP_IDEMPOTENCY_KEY");
+	if (!(rt->flags & R_IDEMPOTENT) || key == NULL || *key == '\0')
+		key = NULL;
+	if (key != NULL) {
+		sha256(key, strlen(key), kh);
+		snprintf(endpoint, sizeof(endpoint), "%s %s",
+		    methods[rt->method], rt->pattern);
+		if (idempotent_replay(r, kh, endpoint) != 0)
+			goto out;
+	}
+
+	if ((errs = json_array()) == NULL) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
+	check_query(r, errs);
+	if (rt->flags & R_BODY)
+		check_json_body(r, errs);
+	if (json_array_size(errs) > 0) {
+		fail_validation(r, errs);
+		errs = NULL;
+		goto out;
+	}
+	if (r->id != NULL && !id_valid(r->id, rt->kind)) {
+		not_found(r, rt->kind, r->id);
+		goto out;
+	}
+
+	rt->fn(r);
+	if (r->status == 0)
+		fail_internal(r, "handler answered nothing");
+
+	if (key != NULL && r->status >= 200 && r->status < 300 &&
+	    (exec(r, STMT_IDEM_SWEEP, "i", r->now - IDEMPOTENCY_TTL) == -1 ||
+	    exec(r, STMT_IDEM_PUT, "ssbdsi", r->org, endpoint, kh,
+	    (size_t)SHA256_DIGEST_LENGTH, r->status, r->out, r->now) == -1))
+		goto out;
+out:
+	json_decref(errs);
+	conn_reset(r->conn);
+	if (in_tx && r->status < 400 && exec(r, STMT_COMMIT, "") != -1)
+		in_tx = 0;
+	if (in_tx)
+		rollback(r->conn);
+}
+
+/* Write the response: CGI/FastCGI headers, then the body. */
+static void
+respond(struct rq *r, struct io *io)
+{
+	char	 head[1024];
+	int	 n;
+
+	n = snprintf(head, sizeof(head),
+	    "Status: %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "X-Request-Id: %s\r\n"
+	    "%.*s\r\n",
+	    r->status, status_text(r->status), r->request_id,
+	    (int)r->hdrlen, r->hdrs);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		n = 0;
+	io_write(io, head, (size_t)n);
+	if (r->out != NULL && r->status != 204)
+		io_write(io, r->out, strlen(r->out));
+}
+
+/* Everything a request owns, freed. */
+static void
+rq_free(struct rq *r)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nparams; i++) {
+		free(r->params[i].name);
+		free(r->params[i].value);
+	}
+	json_decref(r->json);
+	free(r->body);
+	free(r->out);
+	free(r->id);
+	free(r->path);
+}
+
+/* Serve one request from io on connection c. */
+static void
+handle(struct conn *c, struct io *io)
+{
+	struct rq	 r;
+	const char	*m, *pi, *uri;
+	size_t		 i;
+
+	memset(&r, 0, sizeof(r));
+	r.conn = c;
+	r.now = (int64_t)time(NULL);
+	r.method = METHOD__MAX;
+	set_request_id(&r, io_param(io, "REQUEST_ID"));
+	if ((m = io_param(io, "REQUEST_METHOD")) != NULL)
+		for (i = 0; i < METHOD__MAX; i++)
+			if (strcmp(m, methods[i]) == 0)
+				r.method = (enum method)i;
+	pi = io_param(io, "PATH_INFO");
+	if (pi != NULL && *pi != '\0')
+		r.path = strdup(pi);
+	else if ((uri = io_param(io, "REQUEST_URI")) != NULL &&
+	    (r.path = strndup(uri, strcspn(uri, "?"))) != NULL)
+		percent_decode(r.path, 0);
+	else
+		r.path = strdup("");
+	parse_query(&r, io_param(io, "QUERY_STRING"));
+	if (r.path == NULL)
+		fail_internal(&r, "out of memory");
+	else
+		dispatch(&r, io);
+	if (r.status == 0)
+		fail_internal(&r, "no response");
+	respond(&r, io);
+	rq_free(&r);
+}
+
+/* ------------------------------------------------------------------------
+ * Serving: CGI, FastCGI on an inherited socket, and `reassess serve`
+ * ------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stopping;	/* SIGTERM (or SIGINT) seen */
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* Install handler for sig, without SA_RESTART: blocking calls return. */
+static void
+set_signal(int sig, void (*handler)(int))
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/* One CGI request: the environment and standard input. */
+static int
+serve_cgi(const char *dbpath)
+{
+	extern char	**environ;
+	struct conn	  c;
+	struct io	  io;
+
+	memset(&c, 0, sizeof(c));
+	c.path = dbpath;
+	io.fcgi = NULL;
+	io.envp = environ;
+	handle(&c, &io);
+	conn_close(&c);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/*
+ * The FastCGI request loop on listening socket fd, until SIGTERM. The
+ * database connection is opened lazily, in this process, and lives as long
+ * as the loop. SIGTERM is blocked while a request runs, so that a request
+ * in flight always finishes; it is let in only around accept.
+ */
+static void
+serve_fcgi(const char *dbpath, int fd)
+{
+	FCGX_Request	 req;
+	struct conn	 c;
+	struct io	 io;
+	sigset_t	 term;
+	int		 rc;
+
+	memset(&c, 0, sizeof(c));
+	c.path = dbpath;
+	set_signal(SIGTERM, on_stop);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, NULL);
+	if (FCGX_InitRequest(&req, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		fprintf(stderr, "reassess: cannot set up a FastCGI request\n");
+		return;
+	}
+	while (!stopping) {
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
+		rc = stopping ? -1 : FCGX_Accept_r(&req);
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		if (rc < 0) {
+			if (!stopping && errno != EINTR) {
+				fprintf(stderr, "reassess[%ld]: accept: %s\n",
+				    (long)getpid(), strerror(errno));
+				usleep(100 * 1000);
+			}
+			continue;
+		}
+		io.fcgi = &req;
+		io.envp = req.envp;
+		handle(&c, &io);
+		FCGX_Finish_r(&req);
+	}
+	FCGX_Free(&req, 0);
+	conn_close(&c);
+}
+
+/* Start one worker on fd; its pid, or -1. */
+static pid_t
+spawn_worker(const char *dbpath, int fd)
+{
+	pid_t	 pid = fork();
+
+	if (pid == 0) {
+		signal(SIGINT, SIG_IGN);	/* the supervisor decides */
+		serve_fcgi(dbpath, fd);
+		_exit(0);
+	}
+	if (pid < 0)
+		fprintf(stderr, "reassess: fork: %s\n", strerror(errno));
+	return pid;
+}
+
+/*
+ * `reassess serve`: a supervisor whose children are the workers. A worker
+ * that dies is replaced (after a second, if it died young, so that a
+ * crash loop cannot spin). On SIGTERM or SIGINT the workers are told to
+ * stop, finish what they are serving, and the supervisor exits 0 when all
+ * are gone. SIGTERM is repeated each second, so that a worker that was
+ * between its check and accept() still sees it.
+ */
+static int
+supervise(const char *dbpath, int fd, int nworkers)
+{
+	pid_t	*pids;
+	time_t	*born, deadline = 0;
+	pid_t	 pid;
+	int	 i, st, alive = 0;
+
+	pids = calloc((size_t)nworkers, sizeof(*pids));
+	born = calloc((size_t)nworkers, sizeof(*born));
+	if (pids == NULL || born == NULL) {
+		free(pids);
+		free(born);
+		return 1;
+	}
+	set_signal(SIGTERM, on_stop);
+	set_signal(SIGINT, on_stop);
+	for (i = 0; i < nworkers; i++) {
+		pids[i] = spawn_worker(dbpath, fd);
+		born[i] = time(NULL);
+	}
+	for (;;) {
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (i = 0; i < nworkers && pids[i] != pid; i++)
+				continue;
+			if (i == nworkers)
+				continue;
+			pids[i] = 0;
+			if (stopping)
+				continue;
+			fprintf(stderr, "reassess: worker %ld %s %d; "
+			    "starting another\n", (long)pid,
+			    WIFSIGNALED(st) ? "killed by signal" :
+			    "exited with status", WIFSIGNALED(st) ?
+			    WTERMSIG(st) : WEXITSTATUS(st));
+			if (time(NULL) - born[i] < 1)
+				sleep(1);
+			pids[i] = spawn_worker(dbpath, fd);
+			born[i] = time(NULL);
+		}
+		for (alive = 0, i = 0; i < nworkers; i++)
+			alive += pids[i] > 0;
+		if (stopping) {
+			if (alive == 0)
+				break;
+			if (deadline == 0)
+				deadline = time(NULL) + STOP_GRACE;
+			for (i = 0; i < nworkers; i++)
+				if (pids[i] > 0)
+					kill(pids[i], time(NULL) < deadline ?
+					    SIGTERM : SIGKILL);
+		} else {
+			for (i = 0; i < nworkers; i++)
+				if (pids[i] <= 0) {
+					pids[i] = spawn_worker(dbpath, fd);
+					born[i] = time(NULL);
+				}
+		}
+		/* Sleep until a child exits or a signal comes, at most 1 s. */
+		usleep(stopping ? 50 * 1000 : 200 * 1000);
+	}
+	free(pids);
+	free(born);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The command line
+ * ------------------------------------------------------------------------ */
+
+static const char usage_text[] =
+"usage: reassess [--db PATH] COMMAND ...\n"
+"\n"
+"Without a command, serves: one request as a CGI program, or a request\n"
+"loop as a FastCGI responder when standard input is a listening socket.\n"
+"\n"
+"  init                          create the database or migrate it\n"
+"  org create NAME               print the new org id\n"
+"  org list\n"
+"  key create ORG_ID [--name N]  print the secret, once, alone on a line\n"
+"  key list ORG_ID               ids, names, created, revoked; no secrets\n"
+"  key revoke KEY_ID\n"
+"  serve --listen ADDR [--workers N] [--socket-mode MODE]\n"
+"                                FastCGI server; ADDR is HOST:PORT or a\n"
+"                                unix socket path\n"
+"  backup FILE                   consistent copy of a live database\n"
+"  check                         integrity check; exit 1 if damaged\n"
+"  --help | --version\n"
+"\n"
+"The database is --db PATH, else $REASSESS_DB, else ./reassess.db.\n";
+
+/* Print usage to stderr and return the usage-error status, 2. */
+static int
+usage(void)
+{
+	fputs(usage_text, stderr);
+	return 2;
+}
+
+/* Print an error for a command line failure and return 1. */
+static int
+die(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fputs("reassess: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/*
+ * The migrations, in order: migrations[v] takes a database from version v
+ * to v + 1. Version 1 is schema.sql itself.
+ */
+static const char *const migrations[SCHEMA_VERSION] = {
+	schema_sql,		/* 0 -> 1 */
+};
+
+/* Open the command line's connection to c->path; 0 or -1 (reported). */
+static int
+cli_open(struct conn *c, struct rq *r, int flags, int check)
+{
+	char	 why[512];
+
+	memset(r, 0, sizeof(*r));
+	r->conn = c;
+	r->now = (int64_t)time(NULL);
+	r->method = METHOD__MAX;
+	snprintf(r->request_id, sizeof(r->request_id), "cli");
+	if (conn_open(c, flags, check, why, sizeof(why)) == -1) {
+		die("%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* reassess init: create the database, or migrate it, in one transaction. */
+static int
+cmd_init(struct conn *c)
+{
+	struct rq	 r;
+	char		*err = NULL, pragma[64];
+	int		 version, rc = 1;
+	sqlite3_stmt	*st = NULL;
+
+	if (cli_open(c, &r, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) == -1)
+		return 1;
+	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL,
+	    &err) != SQLITE_OK ||
+	    sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &err) !=
+	    SQLITE_OK) {
+		rc = die("%s: %s", c->path, err);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		rc = die("%s: %s", c->path, sqlite3_errmsg(c->db));
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version > SCHEMA_VERSION) {
+		rc = die("%s is at schema version %d, newer than this binary "
+		    "(%d)", c->path, version, SCHEMA_VERSION);
+		goto out;
+	}
+	for (; version < SCHEMA_VERSION; version++)
+		if (sqlite3_exec(c->db, migrations[version], NULL, NULL,
+		    &err) != SQLITE_OK) {
+			rc = die("%s: migration to version %d: %s", c->path,
+			    version + 1, err);
+			goto out;
+		}
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+	    SCHEMA_VERSION);
+	if (sqlite3_exec(c->db, pragma, NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(c->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+		rc = die("%s: %s", c->path, err);
+		goto out;
+	}
+	fprintf(stderr, "reassess: %s is at schema version %d\n", c->path,
+	    SCHEMA_VERSION);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_free(err);
+	rollback(c);
+	return rc;
+}
+
+/* reassess org create NAME | org list */
+static int
+cmd_org(struct conn *c, int argc, char **argv)
+{
+	struct rq	 r;
+	sqlite3_stmt	*st;
+	char		 id[ID_LEN];
+	int		 rc;
+
+	if (argc == 2 && strcmp(argv[0], "create") == 0) {
+		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) == -1)
+			return 1;
+		if (new_id(id, KIND_ORG) == -1)
+			return die("no random bytes");
+		if (exec(&r, STMT_ORG_INSERT, "ssi", id, argv[1], r.now) == -1)
+			return 1;
+		printf("%s\n", id);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		if (cli_open(c, &r, SQLITE_OPEN_READONLY, 1) == -1 ||
+		    (st = q(&r, STMT_ORG_LIST, "")) == NULL)
+			return 1;
+		while ((rc = step(&r, st)) == SQLITE_ROW)
+			printf("%s\t%s\t%lld\n", sqlite3_column_text(st, 0),
+			    sqlite3_column_text(st, 1),
+			    (long long)sqlite3_column_int64(st, 2));
+		return rc == -1;
+	}
+	return usage();
+}
+
+/* A new secret: "ak_live_" and 43 characters of [A-Za-z0-9]. */
+static int
+new_secret(char *out, size_t sz)
+{
+	static const char alnum[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char	 b;
+	size_t		 n = 0, plen = strlen("ak_live_");
+
+	if (sz < plen + SECRET_CHARS + 1)
+		return -1;
+	memcpy(out, "ak_live_", plen);
+	while (n < SECRET_CHARS) {
+		if (random_bytes(&b, 1) == -1)
+			return -1;
+		if (b >= 248)		/* 248 = 4 * 62: no modulo bias */
+			continue;
+		out[plen + n++] = alnum[b % 62];
+	}
+	out[plen + n] = '\0';
+	return 0;
+}
+
+/* reassess key create ORG_ID [--name N] | key list ORG_ID | key revoke ID */
+static int
+cmd_key(struct conn *c, int argc, char **argv)
+{
+	struct rq	 r;
+	sqlite3_stmt	*st;
+	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	char		 id[ID_LEN], secret[64];
+	const char	*name = NULL;
+	int		 rc;
+
+	if (argc >= 2 && strcmp(argv[0], "create") == 0) {
+		if (argc == 4 && strcmp(argv[2], "--name") == 0)
+			name = argv[3];
+		else if (argc != 2)
+			return usage();
+		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) == -1 ||
+		    (rc = (int)scalar(&r, STMT_ORG_EXISTS, "s", argv[1])) == -1)
+			return 1;
+		if (rc == 0)
+			return die("no org %s", argv[1]);
+		if (new_id(id, KIND_KEY) == -1 ||
+		    new_secret(secret, sizeof(secret)) == -1)
+			return die("no random bytes");
+		sha256(secret, strlen(secret), h);
+		if (exec(&r, STMT_KEY_INSERT, "sssbi", id, argv[1], name, h,
+		    sizeof(h), r.now) == -1)
+			return 1;
+		fprintf(stderr, "reassess: key %s created for %s; the secret "
+		    "is shown only now\n", id, argv[1]);
+		printf("%s\n", secret);
+		explicit_bzero(secret, sizeof(secret));
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[0], "list") == 0) {
+		if (cli_open(c, &r, SQLITE_OPEN_READONLY, 1) == -1 ||
+		    (rc = (int)scalar(&r, STMT_ORG_EXISTS, "s", argv[1])) == -1)
+			return 1;
+		if (rc == 0)
+			return die("no org %s", argv[1]);
+		if ((st = q(&r, STMT_KEY_LIST, "s", argv[1])) == NULL)
+			return 1;
+		while ((rc = step(&r, st)) == SQLITE_ROW) {
+			printf("%s\t%s\t%lld\t", sqlite3_column_text(st, 0),
+			    sqlite3_column_type(st, 1) == SQLITE_NULL ? "-" :
+			    (const char *)sqlite3_column_text(st, 1),
+			    (long long)sqlite3_column_int64(st, 2));
+			if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+				printf("-\n");
+			else
+				printf("%lld\n",
+				    (long long)sqlite3_column_int64(st, 3));
+		}
+		return rc == -1;
+	}
+	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
+		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) == -1 ||
+		    (rc = exec(&r, STMT_KEY_REVOKE, "si", argv[1], r.now)) == -1)
+			return 1;
+		if (rc == 0)
+			return die("no key %s", argv[1]);
+		return 0;
+	}
+	return usage();
+}
+
+/* Print the rows of a check pragma; how many said something other than ok. */
+static int
+check_rows(sqlite3 *db, const char *sql, int ok_row, int *failed)
+{
+	sqlite3_stmt	*st;
+	int		 bad = 0, rc, i;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		*failed = 1;
+		return 1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (ok_row && sqlite3_column_count(st) == 1 &&
+		    strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0)
+			continue;
+		for (i = 0; i < sqlite3_column_count(st); i++)
+			printf("%s%s", i ? "\t" : "",
+			    sqlite3_column_text(st, i) != NULL ?
+			    (const char *)sqlite3_column_text(st, i) : "NULL");
+		printf("\n");
+		bad++;
+	}
+	if (rc != SQLITE_DONE)
+		*failed = 1;
+	sqlite3_finalize(st);
+	return bad;
+}
+
+/* reassess check: integrity and foreign keys; exit 1 if damaged. */
+static int
+cmd_check(struct conn *c)
+{
+	struct rq	 r;
+	int		 failed = 0, bad;
+
+	if (cli_open(c, &r, SQLITE_OPEN_READONLY, 0) == -1)
+		return 1;
+	bad = check_rows(c->db, "PRAGMA integrity_check", 1, &failed);
+	if (!failed)
+		bad += check_rows(c->db, "PRAGMA foreign_key_check", 0,
+		    &failed);
+	if (failed)
+		return die("%s: %s", c->path, sqlite3_errmsg(c->db));
+	if (bad > 0)
+		return die("%s is damaged", c->path);
+	printf("ok\n");
+	return 0;
+}
+
+/*
+ * reassess backup FILE: SQLite's online backup into FILE.tmp, then a rename,
+ * so FILE is either the old file or a whole copy.
+ */
+static int
+cmd_backup(struct conn *c, const char *file)
+{
+	struct rq	 r;
+	sqlite3		*dst = NULL;
+	sqlite3_backup	*b;
+	char		*tmp = NULL;
+	int		 rc, tries = 0, ret = 1;
+
+	if (cli_open(c, &r, SQLITE_OPEN_READONLY, 1) == -1)
+		return 1;
+	if (asprintf(&tmp, "%s.tmp", file) == -1)
+		return die("out of memory");
+	unlink(tmp);
+	if (sqlite3_open(tmp, &dst) != SQLITE_OK) {
+		die("%s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	if ((b = sqlite3_backup_init(dst, "main", c->db, "main")) == NULL) {
+		die("%s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	do {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			usleep(100 * 1000);
+	} while ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_OK) &&
+	    ++tries < 600);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		die("backup: %s", sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_close(dst);
+	dst = NULL;
+	if (rename(tmp, file) == -1) {
+		die("%s: %s", file, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_close(dst);
+	if (ret != 0)
+		unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+/* reassess serve --listen ADDR [--workers N] [--socket-mode MODE] */
+static int
+cmd_serve(struct conn *c, int argc, char **argv)
+{
+	const char	*listen_addr = NULL;
+	char		*end, why[512];
+	long		 workers = sysconf(_SC_NPROCESSORS_ONLN), mode = -1;
+	struct stat	 sb;
+	int		 i, fd, is_unix, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (i + 1 >= argc)
+			return usage();
+		if (strcmp(argv[i], "--listen") == 0)
+			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0) {
+			errno = 0;
+			workers = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || errno != 0 || workers < 1 ||
+			    workers > WORKERS_MAX)
+				return usage();
+		} else if (strcmp(argv[i], "--socket-mode") == 0) {
+			errno = 0;
+			mode = strtol(argv[++i], &end, 8);
+			if (*end != '\0' || errno != 0 || mode < 0 ||
+			    mode > 0777)
+				return usage();
+		} else
+			return usage();
+	}
+	if (listen_addr == NULL)
+		return usage();
+	if (workers < 1)
+		workers = 1;
+	is_unix = strchr(listen_addr, '/') != NULL ||
+	    strchr(listen_addr, ':') == NULL;
+	if (is_unix && lstat(listen_addr, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		unlink(listen_addr);	/* a stale socket of an earlier run */
+	if (FCGX_Init() != 0)
+		return die("cannot initialise libfcgi");
+	if ((fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG)) < 0)
+		return die("cannot listen on %s: %s", listen_addr,
+		    strerror(errno));
+	if (is_unix && mode >= 0 && chmod(listen_addr, (mode_t)mode) == -1)
+		return die("chmod %s: %s", listen_addr, strerror(errno));
+	if (conn_open(c, SQLITE_OPEN_READWRITE, 1, why, sizeof(why)) == -1)
+		fprintf(stderr, "reassess: warning: %s; answering 503 until "
+		    "it is\n", why);
+	conn_close(c);		/* each worker opens its own after the fork */
+	fprintf(stderr, "reassess: serving %s with %ld workers\n",
+	    listen_addr, workers);
+	rc = supervise(c->path, fd, (int)workers);
+	close(fd);
+	if (is_unix)
+		unlink(listen_addr);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct conn	 c;
+	const char	*env, *cmd;
+	int		 i = 1;
+
+	memset(&c, 0, sizeof(c));
+	env = getenv("REASSESS_SYNC");
+	sync_normal = env != NULL && strcasecmp(env, "normal") == 0;
+	c.path = (env = getenv("REASSESS_DB")) != NULL && *env != '\0' ?
+	    env : "./reassess.db";
+	if (argc > 2 && strcmp(argv[1], "--db") == 0) {
+		c.path = argv[2];
+		i = 3;
+	} else if (argc == 2 && strcmp(argv[1], "--db") == 0)
+		return usage();
+
+	if (i >= argc) {
+		/* No command: serve, as FastCGI or as CGI. */
+		if (FCGX_Init() != 0)
+			return die("cannot initialise libfcgi");
+		if (!FCGX_IsCGI()) {
+			serve_fcgi(c.path, 0);
+			return 0;
+		}
+		if (getenv("REQUEST_METHOD") == NULL)
+			return usage();
+		return serve_cgi(c.path);
+	}
+	cmd = argv[i++];
+	argc -= i;
+	argv += i;
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("reassess %s\n", REASSESS_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "init") == 0)
+		return argc == 0 ? cmd_init(&c) : usage();
+	if (strcmp(cmd, "org") == 0 && argc > 0)
+		return cmd_org(&c, argc, argv);
+	if (strcmp(cmd, "key") == 0 && argc > 0)
+		return cmd_key(&c, argc, argv);
+	if (strcmp(cmd, "check") == 0)
+		return argc == 0 ? cmd_check(&c) : usage();
+	if (strcmp(cmd, "backup") == 0)
+		return argc == 1 ? cmd_backup(&c, argv[0]) : usage();
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(&c, argc, argv);
+	return usage();
+}
