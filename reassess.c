@@ -819,7 +819,7 @@ fail_db(struct rq *r, int rc)
 	    sqlite3_errmsg(r->conn->db) : sqlite3_errstr(rc);
 
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
-		logr(r, "database busy: %s", msg);
+		logr(r, "database busy (%d): %s", rc, msg);
 		add_header(r, "Retry-After", "1");
 		fail(r, 503, "database_busy",
 		    "The database is busy; retry the request.");
@@ -2718,10 +2718,18 @@ authenticate(struct rq *r, const char *hdr)
 		return -1;
 	if (rc == SQLITE_ROW &&
 	    sqlite3_column_bytes(st, 1) == (int)sizeof(h) &&
-	    CRYPTO_memcmp(sqlite3_column_blob(st, 1), h, sizeof(h)) == 0) {
+	    CRYPTO_memcmp(sqlite3_column_blob(st, 1), h, sizeof(h)) == 0)
 		col_copy(st, 0, r->org, sizeof(r->org));
+	/*
+	 * Rationale: reset now, not at the end of the request. A statement
+	 * left on its row holds its read snapshot open, and the write
+	 * transaction that follows could then not wait for the lock: SQLite
+	 * answers SQLITE_BUSY at once when a stale snapshot would have to
+	 * become a writer.
+	 */
+	sqlite3_reset(st);
+	if (r->org[0] != '\0')
 		return 0;
-	}
 	add_header(r, "WWW-Authenticate", "Bearer");
 	fail_plain(r, 401, "Invalid or expired API key.");
 	return -1;
