@@ -71,7 +71,8 @@
 #define ID_HEX		32		/* hex digits after an id's prefix */
 #define SECRET_CHARS	43		/* random characters after "ak_live_" */
 #define REQUEST_ID_MAX	64		/* longest REQUEST_ID taken from nginx */
-#define BUSY_TIMEOUT_MS	5000		/* wait for a write lock before 503 */
+#define BUSY_TIMEOUT_MS	5000		/* wait for a write lock before 503;
+					   REASSESS_BUSY_TIMEOUT (ms) */
 #define IDEMPOTENCY_TTL	(24 * 60 * 60)	/* seconds an Idempotency-Key lasts */
 #define WORKERS_MAX	256		/* upper bound for serve --workers */
 #define LISTEN_BACKLOG	1024		/* listen(2) backlog for serve */
@@ -559,6 +560,7 @@ struct rsm {
 
 /* Process-wide settings read once from the environment. */
 static int sync_normal;		/* REASSESS_SYNC=normal */
+static int busy_timeout_ms = BUSY_TIMEOUT_MS;	/* REASSESS_BUSY_TIMEOUT */
 
 /* Fill buf with n bytes from the kernel's random source; -1 on failure. */
 static int
@@ -1017,7 +1019,7 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(c->db, busy_timeout_ms);
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
 	    sync_normal ? "NORMAL" : "FULL");
@@ -3581,11 +3583,17 @@ main(int argc, char *argv[])
 {
 	struct conn	 c;
 	const char	*env, *cmd;
-	int		 i = 1;
+	int		 i = 1, rc;
 
 	memset(&c, 0, sizeof(c));
+	int64_t		 ms;
+
 	env = getenv("REASSESS_SYNC");
 	sync_normal = env != NULL && strcasecmp(env, "normal") == 0;
+	env = getenv("REASSESS_BUSY_TIMEOUT");
+	if (env != NULL && parse_int(env, strlen(env), 0, INT_MAX, &ms) ==
+	    PI_OK)
+		busy_timeout_ms = (int)ms;
 	c.path = (env = getenv("REASSESS_DB")) != NULL && *env != '\0' ?
 	    env : "./reassess.db";
 	if (argc > 2 && strcmp(argv[1], "--db") == 0) {
@@ -3618,16 +3626,20 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	if (strcmp(cmd, "init") == 0)
-		return argc == 0 ? cmd_init(&c) : usage();
-	if (strcmp(cmd, "org") == 0 && argc > 0)
-		return cmd_org(&c, argc, argv);
-	if (strcmp(cmd, "key") == 0 && argc > 0)
-		return cmd_key(&c, argc, argv);
-	if (strcmp(cmd, "check") == 0)
-		return argc == 0 ? cmd_check(&c) : usage();
-	if (strcmp(cmd, "backup") == 0)
-		return argc == 1 ? cmd_backup(&c, argv[0]) : usage();
-	if (strcmp(cmd, "serve") == 0)
-		return cmd_serve(&c, argc, argv);
-	return usage();
+		rc = argc == 0 ? cmd_init(&c) : usage();
+	else if (strcmp(cmd, "org") == 0 && argc > 0)
+		rc = cmd_org(&c, argc, argv);
+	else if (strcmp(cmd, "key") == 0 && argc > 0)
+		rc = cmd_key(&c, argc, argv);
+	else if (strcmp(cmd, "check") == 0)
+		rc = argc == 0 ? cmd_check(&c) : usage();
+	else if (strcmp(cmd, "backup") == 0)
+		rc = argc == 1 ? cmd_backup(&c, argv[0]) : usage();
+	else if (strcmp(cmd, "serve") == 0)
+		rc = cmd_serve(&c, argc, argv);
+	else
+		rc = usage();
+	/* Closing checkpoints the WAL: the .db file alone is then whole. */
+	conn_close(&c);
+	return rc;
 }

@@ -535,3 +535,50 @@ refute_sqlite_text() {
   esac
   refute_sqlite_text
 }
+
+@test "a write that waits for the lock past the busy timeout is 503 database_busy with Retry-After" {
+  [ "$REASSESS_TRANSPORT" = http ] && skip "sets the server's busy timeout"
+  local fifo="$BATS_TEST_TMPDIR/lock.fifo" holder
+  mkfifo "$fifo"
+  sqlite3 "$REASSESS_DB" < "$fifo" > /dev/null 3>&- &
+  holder=$!
+  exec 4> "$fifo"
+  echo 'BEGIN IMMEDIATE;' >&4
+  # Wait (bounded) until the other process holds the write lock.
+  local i
+  for i in $(seq 100); do
+    sqlite3 "$REASSESS_DB" 'BEGIN IMMEDIATE; ROLLBACK;' 2>/dev/null || break
+    [ "$i" -lt 100 ] || fail "the lock was never taken"
+  done
+  local before
+  before="$(sql 'SELECT count(*) FROM vendors')"
+  REASSESS_BUSY_TIMEOUT=50 api POST /v1/vendors '{"name":"Waits"}'
+  echo 'ROLLBACK;' >&4
+  exec 4>&-
+  wait "$holder"
+  assert_error 503 database_busy
+  assert_equal "$(header Retry-After)" 1
+  refute_sqlite_text
+  assert_equal "$(sql 'SELECT count(*) FROM vendors')" "$before"
+  grep -qF "$(header X-Request-Id)" "$BATS_TEST_TMPDIR/stderr" ||
+    fail "no log line with the request id"
+}
+
+@test "a failing database write is 500 internal_error, logged, without the database's words, and rolled back" {
+  [ "$REASSESS_TRANSPORT" = http ] && skip "reads the server's stderr"
+  local v before after
+  v=$(mk_vendor)
+  sql "CREATE TRIGGER boom AFTER INSERT ON radar_alerts
+       BEGIN SELECT RAISE(ABORT, 'trigger-secret-words'); END;"
+  before="$(db_digest)"
+  api POST /v1/radar/events \
+    "{\"name\":\"E\",\"summary\":\"S\",\"primary_impact_type\":\"Legal\",\"vendor_ids\":[\"$v\"]}"
+  after="$(db_digest)"
+  sql "DROP TRIGGER boom"
+  assert_error 500 internal_error
+  [[ "$body" != *trigger-secret-words* ]] || fail "body leaks the cause: $body"
+  grep -F "$(header X-Request-Id)" "$BATS_TEST_TMPDIR/stderr" |
+    grep -qF trigger-secret-words || fail "the cause is not logged with the request id"
+  # The event row, written before the failing alert, was rolled back too.
+  assert_equal "$after" "$before"
+}

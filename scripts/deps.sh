@@ -1,0 +1,98 @@
+#!/bin/sh
+# scripts/deps.sh [test]: make sure the Debian packages reassess needs are
+# installed: those to build and run it (`make`, `make run`), and with the
+# argument `test` also those of the test suite (`make test`).
+#
+# Nothing missing: prints nothing, exits 0. Something missing: as root,
+# installs it with apt-get; otherwise prints the one `sudo apt-get install`
+# line needed and exits 1.
+#
+# Rationale for policy-rc.d: Debian's nginx packages start a system nginx on
+# port 80 as they install. We only want the binary (make run starts its own
+# nginx under var/), so while apt-get runs, a policy-rc.d that answers 101
+# ("action forbidden") keeps every service down. An existing policy-rc.d is
+# left alone; ours is removed afterwards.
+set -eu
+
+# Build and run: compiler, pkg-config and the libraries of the Makefile,
+# sqlite3 for backups by hand and the tests, nginx for make run, curl and jq
+# for make run and the README's examples.
+packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
+	libsqlite3-dev libssl-dev sqlite3 curl jq"
+# Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
+nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
+test_packages="bats bats-assert bats-support"
+
+case ${1:-} in
+'') ;;
+test) packages="$packages $test_packages" ;;
+*) echo "usage: $0 [test]" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "$0: not a Debian system; install the equivalents of:" >&2
+	echo "  $packages nginx-light" >&2
+	exit 1
+fi
+
+# installed PACKAGE: true when dpkg has PACKAGE fully installed.
+installed() {
+	case $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) in
+	*" ok installed") return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# missing_packages: the packages of the set that are not installed.
+missing_packages() {
+	missing=
+	for p in $packages; do
+		installed "$p" || missing="$missing $p"
+	done
+	have_nginx=
+	for p in $nginx_packages; do
+		installed "$p" && { have_nginx=1; break; }
+	done
+	[ -n "$have_nginx" ] || missing="$missing nginx-light"
+	printf '%s' "${missing# }"
+}
+
+missing=$(missing_packages)
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "Missing Debian packages: $missing" >&2
+	echo "Install them with:" >&2
+	echo "  sudo apt-get install -y --no-install-recommends $missing"
+	exit 1
+fi
+
+policy=/usr/sbin/policy-rc.d
+made_policy=
+remove_policy() {
+	if [ -n "$made_policy" ]; then
+		rm -f "$policy"
+		made_policy=
+	fi
+}
+trap remove_policy EXIT
+trap 'remove_policy; exit 130' INT
+trap 'remove_policy; exit 143' TERM
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\n# made by reassess scripts/deps.sh during apt-get install\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	made_policy=1
+fi
+
+echo "Installing: $missing" >&2
+apt-get update
+# $missing is a list of package names: split it on purpose.
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+remove_policy
+
+missing=$(missing_packages)
+if [ -n "$missing" ]; then
+	echo "$0: still missing after apt-get install: $missing" >&2
+	exit 1
+fi
