@@ -21,7 +21,7 @@ packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
 	libsqlite3-dev libssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
-test_packages="bats bats-assert bats-support"
+test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi"
 
 case ${1:-} in
 '') ;;

@@ -37,39 +37,8 @@ allowed() {
 # override earlier ones. Sets code, body and headers as `api` does.
 cgi() {
   [ "$REASSESS_TRANSPORT" = http ] && skip "needs the CGI transport"
-  local in="$BATS_TEST_TMPDIR/req.body" out="$BATS_TEST_TMPDIR/resp.raw"
-  printf '%s' "${cgi_body:-}" > "$in"
-  local -a env=(PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1
-                REASSESS_DB="$REASSESS_DB" SCRIPT_NAME=""
-                HTTP_AUTHORIZATION="Bearer $KEY")
-  local v
-  for v in $(compgen -e); do
-    case "$v" in
-      REASSESS_DB) ;;
-      REASSESS_*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS) env+=("$v=${!v}") ;;
-    esac
-  done
-  env+=("$@")
-  local rc=0
-  env -i "${env[@]}" ${REASSESS_WRAP:-} "$REASSESS" < "$in" > "$out" \
-    2> "$BATS_TEST_TMPDIR/stderr" || rc=$?
-  if ((rc != 0)); then
-    echo "reassess exited with status $rc" >&2
-    cat "$BATS_TEST_TMPDIR/stderr" >&2
-    return 1
-  fi
-  headers="" body=""
-  local line
-  {
-    while IFS= read -r line; do
-      line="${line%$'\r'}"
-      [ -z "$line" ] && break
-      headers+="$line"$'\n'
-    done
-    body="$(cat)"
-  } < "$out"
-  code="$(header Status | cut -d' ' -f1)"
-  [ -n "$code" ] || code=200
+  printf '%s' "${cgi_body:-}" > "$BATS_TEST_TMPDIR/req.body"
+  cgi_exec SCRIPT_NAME="" HTTP_AUTHORIZATION="Bearer $KEY" "$@"
 }
 
 # refute_sqlite_text: the last body holds nothing of SQLite's own words.

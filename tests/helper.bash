@@ -88,18 +88,10 @@ api() {
 
 # The CGI transport: the environment a web server would give the program.
 _api_cgi() {
-  local -a env=(PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1
-                REASSESS_DB="$REASSESS_DB" REQUEST_METHOD="$method")
+  local -a env=(REQUEST_METHOD="$method")
   local p="${path%%\?*}" q=""
   [[ "$path" == *\?* ]] && q="${path#*\?}"
   env+=(PATH_INFO="$p" QUERY_STRING="$q" REQUEST_URI="$path" SCRIPT_NAME="")
-  local v
-  for v in $(compgen -e); do
-    case "$v" in
-      REASSESS_DB) ;;
-      REASSESS_*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS) env+=("$v=${!v}") ;;
-    esac
-  done
   ((has_body)) && env+=(CONTENT_LENGTH="$(wc -c < "$in")")
   [ -n "$ct" ] && env+=(CONTENT_TYPE="$ct")
   [ -n "$authhdr" ] && env+=(HTTP_AUTHORIZATION="$authhdr")
@@ -113,11 +105,32 @@ _api_cgi() {
       *) name="${name^^}"; env+=("HTTP_${name//-/_}=$value") ;;
     esac
   done
+  cgi_exec "${env[@]}"
+}
+
+# cgi_exec NAME=VALUE...: run the program once as a CGI program with the
+# base environment a web server gives (PATH, the database, the REASSESS_*
+# and sanitizer settings of the test's environment) plus these variables,
+# later ones winning; the body is $BATS_TEST_TMPDIR/req.body. Sets code,
+# body and headers; fails the test if the program exited non-zero.
+cgi_exec() {
+  local in="$BATS_TEST_TMPDIR/req.body" out="$BATS_TEST_TMPDIR/resp.raw"
+  local -a env=(PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1
+                REASSESS_DB="$REASSESS_DB")
+  local v
+  for v in $(compgen -e); do
+    case "$v" in
+      REASSESS_DB) ;;
+      REASSESS_*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS) env+=("$v=${!v}") ;;
+    esac
+  done
+  env+=("$@")
+  [ -e "$in" ] || : > "$in"
   local rc=0
   env -i "${env[@]}" ${REASSESS_WRAP:-} "$REASSESS" < "$in" > "$out" \
     2> "$BATS_TEST_TMPDIR/stderr" || rc=$?
   if ((rc != 0)); then
-    echo "reassess exited with status $rc for $method $path" >&2
+    echo "reassess exited with status $rc" >&2
     cat "$BATS_TEST_TMPDIR/stderr" >&2
     return 1
   fi
@@ -252,3 +265,29 @@ mk_rsm() {
   [ "$code" = 201 ] || { echo "mk_rsm: $code $body" >&2; return 1; }
   json .id
 }
+
+# Shared assertions for the resource suites.
+
+# unknown_id PREFIX: a well-formed id that names nothing.
+unknown_id() {
+  printf '%s_%s' "$1" "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+}
+
+# assert_hidden STATUS CODE METHOD PATH_WITH_ID ID [BODY]: org B's key on
+# org A's object ID gets exactly what it gets on an unknown well-formed id
+# (same status, same code, same message once the id is set aside).
+assert_hidden() {
+  local status=$1 ecode=$2 method=$3 tmpl=$4 id=$5 unk umsg msg
+  shift 5
+  unk="$(unknown_id "${id%_*}")"
+  api --key "$KEY_B" "$method" "${tmpl/ID/$unk}" "$@"
+  assert_error "$status" "$ecode"
+  umsg="$(json .detail.message)"
+  api --key "$KEY_B" "$method" "${tmpl/ID/$id}" "$@"
+  assert_error "$status" "$ecode"
+  msg="$(json .detail.message)"
+  assert_equal "${msg//$id/ID}" "${umsg//$unk/ID}"
+}
+
+# ids: the ids of the last list response, comma-separated, in order.
+ids() { json '[.items[].id] | join(",")'; }

@@ -5,35 +5,11 @@ load helper
 
 setup_file() { setup_db; }
 
-# unknown_id PREFIX: a well-formed id that names nothing.
-unknown_id() {
-  printf '%s_%s' "$1" "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-}
-
 # uri VALUE: VALUE percent-encoded for a query string.
 uri() { jq -rn --arg v "$1" '$v | @uri'; }
 
 # tag: a word unique to this test, for names that filters can find alone.
 tag() { printf 't%sx%s' "$BATS_TEST_NUMBER" "$RANDOM$RANDOM"; }
-
-# assert_hidden STATUS CODE METHOD PATH_WITH_ID ID [BODY]: org B's key on
-# org A's object ID gets exactly what it gets on an unknown well-formed id
-# (same status, same code, same message once the id is set aside).
-assert_hidden() {
-  local status=$1 ecode=$2 method=$3 tmpl=$4 id=$5 unk umsg msg
-  shift 5
-  unk="$(unknown_id "${id%_*}")"
-  api --key "$KEY_B" "$method" "${tmpl/ID/$unk}" "$@"
-  assert_error "$status" "$ecode"
-  umsg="$(json .detail.message)"
-  api --key "$KEY_B" "$method" "${tmpl/ID/$id}" "$@"
-  assert_error "$status" "$ecode"
-  msg="$(json .detail.message)"
-  assert_equal "${msg//$id/ID}" "${umsg//$unk/ID}"
-}
-
-# ids: the ids of the last list response, comma-separated, in order.
-ids() { json '[.items[].id] | join(",")'; }
 
 VENDOR_KEYS="created_at,description,external_id,hq_location,id,name,updated_at,use_case,website"
 
