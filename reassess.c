@@ -3188,7 +3188,8 @@ static const char usage_text[] =
 "  key revoke KEY_ID\n"
 "  serve --listen ADDR [--workers N] [--socket-mode MODE]\n"
 "                                FastCGI server; ADDR is HOST:PORT or a\n"
-"                                unix socket path\n"
+"                                unix socket path; without --listen, the\n"
+"                                socket systemd passes (LISTEN_FDS)\n"
 "  backup FILE                   consistent copy of a live database\n"
 "  check                         integrity check; exit 1 if damaged\n"
 "  --help | --version\n"
@@ -3520,7 +3521,31 @@ out:
 	return ret;
 }
 
-/* reassess serve --listen ADDR [--workers N] [--socket-mode MODE] */
+/*
+ * The listening socket systemd passed (LISTEN_FDS=1 for this LISTEN_PID,
+ * as fd 3), or -1 when there is none.
+ */
+static int
+systemd_socket(void)
+{
+	const char	*fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	int64_t		 n, p;
+
+	if (fds == NULL || pid == NULL ||
+	    parse_int(fds, strlen(fds), 1, 1, &n) != PI_OK ||
+	    parse_int(pid, strlen(pid), 1, INT_MAX, &p) != PI_OK ||
+	    (pid_t)p != getpid())
+		return -1;
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	return 3;
+}
+
+/*
+ * reassess serve [--listen ADDR] [--workers N] [--socket-mode MODE]:
+ * without --listen, the socket systemd passed (socket activation).
+ */
 static int
 cmd_serve(struct conn *c, int argc, char **argv)
 {
@@ -3550,21 +3575,28 @@ cmd_serve(struct conn *c, int argc, char **argv)
 		} else
 			return usage();
 	}
-	if (listen_addr == NULL)
-		return usage();
-	if (workers < 1)
-		workers = 1;
-	is_unix = strchr(listen_addr, '/') != NULL ||
-	    strchr(listen_addr, ':') == NULL;
-	if (is_unix && lstat(listen_addr, &sb) == 0 && S_ISSOCK(sb.st_mode))
-		unlink(listen_addr);	/* a stale socket of an earlier run */
 	if (FCGX_Init() != 0)
 		return die("cannot initialise libfcgi");
-	if ((fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG)) < 0)
-		return die("cannot listen on %s: %s", listen_addr,
-		    strerror(errno));
-	if (is_unix && mode >= 0 && chmod(listen_addr, (mode_t)mode) == -1)
-		return die("chmod %s: %s", listen_addr, strerror(errno));
+	if (listen_addr == NULL) {
+		/* Socket activation: systemd passes one socket as fd 3. */
+		if ((fd = systemd_socket()) == -1)
+			return usage();
+		listen_addr = "the socket systemd passed";
+		is_unix = 0;
+	} else {
+		is_unix = strchr(listen_addr, '/') != NULL ||
+		    strchr(listen_addr, ':') == NULL;
+		if (is_unix && lstat(listen_addr, &sb) == 0 &&
+		    S_ISSOCK(sb.st_mode))
+			unlink(listen_addr);	/* stale, of an earlier run */
+		if ((fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG)) < 0)
+			return die("cannot listen on %s: %s", listen_addr,
+			    strerror(errno));
+		if (is_unix && mode >= 0 &&
+		    chmod(listen_addr, (mode_t)mode) == -1)
+			return die("chmod %s: %s", listen_addr,
+			    strerror(errno));
+	}
 	if (conn_open(c, SQLITE_OPEN_READWRITE, 1, why, sizeof(why)) == -1)
 		fprintf(stderr, "reassess: warning: %s; answering 503 until "
 		    "it is\n", why);
