@@ -495,6 +495,7 @@ struct conn {
 	const char		*path;		/* database file */
 	sqlite3			*db;		/* NULL until ready */
 	sqlite3_stmt		*stmts[STMT__MAX];
+	int			 broken;	/* reopen before the next request */
 };
 
 /* Where a request comes from and where its answer goes. */
@@ -810,9 +811,14 @@ fail_internal(struct rq *r, const char *why)
 }
 
 /*
- * Map a failed SQLite call to a response on purpose: a lock held past the
- * busy timeout is 503 database_busy with Retry-After; anything else is a
- * 500 whose cause (sqlite3_errmsg) goes to the log, never to the client.
+ * Map a failed SQLite call to a response on purpose, the cause (which is
+ * sqlite3_errmsg) going to the log, never to the client:
+ *   - a lock held past the busy timeout: 503 database_busy;
+ *   - a file that cannot be opened, read or written (missing, read-only,
+ *     disk full, I/O error): 503 database_unavailable, and the connection
+ *     is reopened for the next request;
+ *   - anything else: 500 internal_error.
+ * Both 503s carry Retry-After: 1.
  */
 static void
 fail_db(struct rq *r, int rc)
@@ -820,15 +826,29 @@ fail_db(struct rq *r, int rc)
 	const char	*msg = r->conn->db != NULL ?
 	    sqlite3_errmsg(r->conn->db) : sqlite3_errstr(rc);
 
-	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
 		logr(r, "database busy (%d): %s", rc, msg);
 		add_header(r, "Retry-After", "1");
 		fail(r, 503, "database_busy",
 		    "The database is busy; retry the request.");
-		return;
+		break;
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+		logr(r, "database unavailable (%d): %s", rc, msg);
+		r->conn->broken = 1;
+		add_header(r, "Retry-After", "1");
+		fail(r, 503, "database_unavailable",
+		    "The database cannot be used right now; retry later.");
+		break;
+	default:
+		logr(r, "sqlite error %d: %s", rc, msg);
+		fail(r, 500, "internal_error", "Internal server error.");
+		break;
 	}
-	logr(r, "sqlite error %d: %s", rc, msg);
-	fail(r, 500, "internal_error", "Internal server error.");
 }
 
 /* The 404 of a kind, naming the id when it can be shown as it is. */
@@ -981,6 +1001,7 @@ conn_close(struct conn *c)
 	}
 	sqlite3_close(c->db);
 	c->db = NULL;
+	c->broken = 0;
 }
 
 /* Reset every statement, so that none holds a read open. */
@@ -2857,6 +2878,7 @@ dispatch(struct rq *r, struct io *io)
 	if (r->conn->db == NULL && conn_open(r->conn, SQLITE_OPEN_READWRITE,
 	    1, why, sizeof(why)) == -1) {
 		logr(r, "database not initialised: %s", why);
+		add_header(r, "Retry-After", "1");
 		fail(r, 503, "database_not_initialized",
 		    "The database is not initialised.");
 		return;
@@ -2989,6 +3011,8 @@ handle(struct conn *c, struct io *io)
 		fail_internal(&r, "no response");
 	respond(&r, io);
 	rq_free(&r);
+	if (c->broken)
+		conn_close(c);	/* the file may come back; reopen next time */
 }
 
 /* ------------------------------------------------------------------------

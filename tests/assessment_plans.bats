@@ -4,6 +4,7 @@
 load helper
 
 setup_file() { setup_db; }
+teardown_file() { teardown_db; }
 
 PLAN_KEYS="control_set_ids,created_at,description,id,name,updated_at"
 

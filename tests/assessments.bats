@@ -4,6 +4,7 @@
 load helper
 
 setup_file() { setup_db; }
+teardown_file() { teardown_db; }
 
 # run_rsm [--key K] VENDOR_IDS_JSON PLAN_ID: a radar event on the vendors, a
 # reassessment of them with the plan, run; prints the reassessment id.

@@ -8,6 +8,7 @@ load helper
 bats_require_minimum_version 1.5.0
 
 setup_file() { setup_db; }
+teardown_file() { teardown_db; }
 
 # fresh_db NAME: the path of an initialised database of its own for this test.
 fresh_db() {

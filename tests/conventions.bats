@@ -6,6 +6,7 @@
 load helper
 
 setup_file() { setup_db; }
+teardown_file() { teardown_db; }
 
 # Well-formed ids that exist nowhere.
 NO_RSM=cbrsm_00000000000000000000000000000000

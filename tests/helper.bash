@@ -38,10 +38,66 @@ setup_db() {
   rm -f "$REASSESS_DB" "$REASSESS_DB-wal" "$REASSESS_DB-shm"
   cli init >/dev/null
   ORG=$(cli org create "Org A")
-  KEY=$(cli key create "$ORG" --name "test key A")
+  KEY=$(cli key create "$ORG" --name "test key A" 2>/dev/null)
   ORG_B=$(cli org create "Org B")
-  KEY_B=$(cli key create "$ORG_B" --name "test key B")
+  KEY_B=$(cli key create "$ORG_B" --name "test key B" 2>/dev/null)
   export ORG KEY ORG_B KEY_B
+  if [ "$REASSESS_TRANSPORT" = http ] && [ -z "${REASSESS_URL_FIXED:-}" ]; then
+    start_service
+  fi
+}
+
+# teardown_db: stop what setup_db started. Call it from teardown_file.
+teardown_db() {
+  stop_service
+}
+
+# start_service [WORKERS]: `reassess serve` on a unix socket for this
+# file's database, and nginx in front of it on a free loopback port, with
+# the configuration scripts/nginx-conf.sh derives from nginx.conf.example
+# and everything under $BATS_FILE_TMPDIR/service. Exports REASSESS_URL,
+# SERVE_PID and NGINX_PID; stop_service stops both by PID.
+start_service() {
+  local dir="$BATS_FILE_TMPDIR/service" port try i
+  mkdir -p "$dir/nginx"
+  "$REASSESS" --db "$REASSESS_DB" serve --listen "$dir/reassess.sock" \
+    --workers "${1:-2}" 2> "$dir/serve.log" 3>&- &
+  SERVE_PID=$!
+  for try in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    "$TOP/scripts/nginx-conf.sh" "$dir/nginx" "127.0.0.1:$port" \
+      "$dir/reassess.sock" > "$dir/nginx/nginx.conf"
+    nginx -p "$dir/nginx" -e "$dir/nginx/error.log" \
+      -c "$dir/nginx/nginx.conf" 3>&- &
+    NGINX_PID=$!
+    for i in $(seq 200); do
+      kill -0 "$NGINX_PID" 2>/dev/null || break
+      [ "$(curl -s -o /dev/null -w '%{http_code}' \
+        "http://127.0.0.1:$port/v1/vendors")" = 401 ] && break 2
+      sleep 0.05
+    done
+    kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null
+    NGINX_PID=""
+  done
+  if [ -z "${NGINX_PID:-}" ]; then
+    echo "start_service: nginx or reassess serve did not come up" >&2
+    cat "$dir/nginx/error.log" "$dir/serve.log" >&2 2>/dev/null
+    return 1
+  fi
+  export REASSESS_URL="http://127.0.0.1:$port/" SERVE_PID NGINX_PID
+  REASSESS_URL="${REASSESS_URL%/}"
+  export REASSESS_URL
+}
+
+# stop_service: stop nginx and reassess serve, by their PIDs.
+stop_service() {
+  local p
+  for p in ${NGINX_PID:-} ${SERVE_PID:-}; do
+    kill -TERM "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  NGINX_PID="" SERVE_PID=""
 }
 
 # api [options] METHOD PATH [BODY]

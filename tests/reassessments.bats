@@ -8,6 +8,7 @@
 load helper
 
 setup_file() { setup_db; }
+teardown_file() { teardown_db; }
 
 # A well-formed reassessment id that no org has.
 UNKNOWN_RSM=cbrsm_0123456789abcdef0123456789abcdef

@@ -12,6 +12,7 @@ setup_file() {
   VENDOR=$(mk_vendor "Served Vendor")
   export VENDOR
 }
+teardown_file() { teardown_db; }
 
 teardown() {
   local p

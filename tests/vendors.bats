@@ -4,6 +4,7 @@
 load helper
 
 setup_file() { setup_db; }
+teardown_file() { teardown_db; }
 
 # uri VALUE: VALUE percent-encoded for a query string.
 uri() { jq -rn --arg v "$1" '$v | @uri'; }
