@@ -34,11 +34,28 @@ all: reassess
 reassess: reassess.c schema.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
-# schema.sql as a C string literal, so the binary carries its own schema.
-schema.h: schema.sql
-	{ echo 'static const char schema_sql[] ='; \
-	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' schema.sql; \
-	  echo ';'; } > $@
+# schema.sql and the numbered migrations as C strings, in order, so that
+# the binary carries its own schema; its version is their count.
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+
+schema.h: schema.sql $(MIGRATIONS) scripts/embed-sql.sh
+	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) > $@
+
+# Binaries for tests/migrations.bats: this schema plus a test migration
+# (tests/fixtures/migrations/) or a failing one (.../migrations-bad/).
+tests/reassess-migrated: reassess.c schema.sql $(MIGRATIONS) scripts/embed-sql.sh \
+    $(wildcard tests/fixtures/migrations/*.sql)
+	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) \
+	    $(sort $(wildcard tests/fixtures/migrations/*.sql)) > tests/schema-migrated.h
+	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-migrated.h"' $(CFLAGS) $(WARN) \
+	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
+
+tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-sql.sh \
+    $(wildcard tests/fixtures/migrations-bad/*.sql)
+	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) \
+	    $(sort $(wildcard tests/fixtures/migrations-bad/*.sql)) > tests/schema-badmigration.h
+	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-badmigration.h"' $(CFLAGS) $(WARN) \
+	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
 test: reassess
 	bats tests/
@@ -47,5 +64,6 @@ run:
 	sh scripts/run.sh
 
 clean:
-	rm -f reassess schema.h
+	rm -f reassess schema.h tests/reassess-migrated tests/reassess-badmigration \
+	    tests/schema-migrated.h tests/schema-badmigration.h
 	rm -rf var

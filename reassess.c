@@ -48,7 +48,14 @@
 #include <openssl/sha.h>	/* SHA256: key secrets, idempotency keys */
 #include <sqlite3.h>
 
-#include "schema.h"		/* schema_sql[]: schema.sql, made by make */
+/*
+ * migrations[]: schema.sql and migrations/NNNN-*.sql as strings, made by
+ * scripts/embed-sql.sh; migrations[v] takes user_version v to v + 1.
+ */
+#ifndef SCHEMA_H
+#define SCHEMA_H "schema.h"
+#endif
+#include SCHEMA_H
 
 #ifndef REASSESS_VERSION
 #define REASSESS_VERSION "0.0.0"
@@ -77,7 +84,8 @@
 #define WORKERS_MAX	256		/* upper bound for serve --workers */
 #define LISTEN_BACKLOG	1024		/* listen(2) backlog for serve */
 #define STOP_GRACE	30		/* seconds serve waits for workers */
-#define SCHEMA_VERSION	1		/* PRAGMA user_version this binary runs */
+#define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
+					/* PRAGMA user_version it serves */
 
 /* ------------------------------------------------------------------------
  * Enums and their tables
@@ -1018,8 +1026,9 @@ conn_reset(struct conn *c)
 /*
  * Open c->path with SQLite flags and set the connection up: foreign keys
  * on, the busy timeout, and the durability level. With check, the file must
- * exist and be at SCHEMA_VERSION. Returns 0, or -1 with why[] filled and
- * nothing left open.
+ * exist and be at SCHEMA_VERSION. Returns 0; -2 when the file is at a
+ * newer version than this binary's; -1 on any other failure. On failure
+ * why[] says why and nothing is left open.
  *
  * Rationale: synchronous=FULL (the default) makes an acknowledged write
  * survive power loss even in WAL mode; NORMAL only survives a crash of
@@ -1060,11 +1069,18 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errstr(rc));
 		goto fail;
 	}
-	if (version != SCHEMA_VERSION) {
+	if (version < SCHEMA_VERSION) {
 		snprintf(why, whysz, "%s is at schema version %d, this binary "
 		    "needs %d: run `reassess init`", c->path, version,
 		    SCHEMA_VERSION);
 		goto fail;
+	}
+	if (version > SCHEMA_VERSION) {
+		snprintf(why, whysz, "%s is at schema version %d, newer than "
+		    "this binary's %d: run the newer binary", c->path, version,
+		    SCHEMA_VERSION);
+		conn_close(c);
+		return -2;
 	}
 	return 0;
 fail:
@@ -2805,7 +2821,7 @@ dispatch(struct rq *r, struct io *io)
 	json_t			*errs = NULL;
 	int64_t			 len = 0;
 	size_t			 i, idlen = 0;
-	int			 path_known = 0, in_tx = 0;
+	int			 path_known = 0, in_tx = 0, rc;
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!path_match(routes[i].pattern, r->path, &idp, &idlen))
@@ -2875,12 +2891,16 @@ dispatch(struct rq *r, struct io *io)
 		}
 	}
 
-	if (r->conn->db == NULL && conn_open(r->conn, SQLITE_OPEN_READWRITE,
-	    1, why, sizeof(why)) == -1) {
-		logr(r, "database not initialised: %s", why);
+	if (r->conn->db == NULL && (rc = conn_open(r->conn,
+	    SQLITE_OPEN_READWRITE, 1, why, sizeof(why))) != 0) {
+		logr(r, "database not served: %s", why);
 		add_header(r, "Retry-After", "1");
-		fail(r, 503, "database_not_initialized",
-		    "The database is not initialised.");
+		if (rc == -2)
+			fail(r, 503, "database_version_unsupported", "The "
+			    "database was made by a newer version of reassess.");
+		else
+			fail(r, 503, "database_not_initialized",
+			    "The database is not initialised.");
 		return;
 	}
 	if (authenticate(r, io_param(io, "HTTP_AUTHORIZATION")) == -1)
@@ -3242,14 +3262,6 @@ die(const char *fmt, ...)
 	return 1;
 }
 
-/*
- * The migrations, in order: migrations[v] takes a database from version v
- * to v + 1. Version 1 is schema.sql itself.
- */
-static const char *const migrations[SCHEMA_VERSION] = {
-	schema_sql,		/* 0 -> 1 */
-};
-
 /* Open the command line's connection to c->path; 0 or -1 (reported). */
 static int
 cli_open(struct conn *c, struct rq *r, int flags, int check)
@@ -3261,7 +3273,7 @@ cli_open(struct conn *c, struct rq *r, int flags, int check)
 	r->now = (int64_t)time(NULL);
 	r->method = METHOD__MAX;
 	snprintf(r->request_id, sizeof(r->request_id), "cli");
-	if (conn_open(c, flags, check, why, sizeof(why)) == -1) {
+	if (conn_open(c, flags, check, why, sizeof(why)) != 0) {
 		die("%s", why);
 		return -1;
 	}
@@ -3333,7 +3345,7 @@ cmd_org(struct conn *c, int argc, char **argv)
 	int		 rc;
 
 	if (argc == 2 && strcmp(argv[0], "create") == 0) {
-		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) == -1)
+		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) != 0)
 			return 1;
 		if (new_id(id, KIND_ORG) == -1)
 			return die("no random bytes");
@@ -3621,7 +3633,7 @@ cmd_serve(struct conn *c, int argc, char **argv)
 			return die("chmod %s: %s", listen_addr,
 			    strerror(errno));
 	}
-	if (conn_open(c, SQLITE_OPEN_READWRITE, 1, why, sizeof(why)) == -1)
+	if (conn_open(c, SQLITE_OPEN_READWRITE, 1, why, sizeof(why)) != 0)
 		fprintf(stderr, "reassess: warning: %s; answering 503 until "
 		    "it is\n", why);
 	conn_close(c);		/* each worker opens its own after the fork */
