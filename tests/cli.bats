@@ -344,3 +344,26 @@ key_id() {
   REASSESS_DB="$copy" api --key "$secret" GET /v1/vendors
   assert_status 200
 }
+
+@test "a key's secret never reaches a log line, whatever the request does" {
+  local secret
+  secret=$(cli key create "$ORG" --name "log check" 2>/dev/null)
+  : > "$BATS_TEST_TMPDIR/all.log"
+  api --key "$secret" GET /v1/vendors
+  assert_status 200
+  cat "$BATS_TEST_TMPDIR/stderr" >> "$BATS_TEST_TMPDIR/all.log" 2>/dev/null || true
+  api --key "${secret}x" GET /v1/vendors
+  assert_status 401
+  cat "$BATS_TEST_TMPDIR/stderr" >> "$BATS_TEST_TMPDIR/all.log" 2>/dev/null || true
+  api --key "$secret" POST /v1/vendors '{"name":'
+  assert_status 422
+  cat "$BATS_TEST_TMPDIR/stderr" >> "$BATS_TEST_TMPDIR/all.log" 2>/dev/null || true
+  api --key "$secret" POST /v1/reassessments/cbrsm_00000000000000000000000000000000/run
+  assert_status 404
+  cat "$BATS_TEST_TMPDIR/stderr" >> "$BATS_TEST_TMPDIR/all.log" 2>/dev/null || true
+  # Under the HTTP transport the server's own logs are the ones to read.
+  cat "$BATS_FILE_TMPDIR"/service/serve.log "$BATS_FILE_TMPDIR"/service/nginx/*.log \
+    >> "$BATS_TEST_TMPDIR/all.log" 2>/dev/null || true
+  run grep -c -- "${secret#ak_live_}" "$BATS_TEST_TMPDIR/all.log"
+  assert_output 0
+}
