@@ -3690,7 +3690,8 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	if (strcmp(cmd, "--version") == 0) {
-		printf("reassess %s\n", REASSESS_VERSION);
+		printf("reassess %s (schema version %d)\n", REASSESS_VERSION,
+		    SCHEMA_VERSION);
 		return 0;
 	}
 	if (strcmp(cmd, "init") == 0)

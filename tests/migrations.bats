@@ -3,7 +3,8 @@
 # migrations in order inside one transaction; the server refuses a database
 # that is behind or ahead of the binary. tests/reassess-migrated is this
 # program built with the test migration tests/fixtures/migrations/0002-*,
-# tests/reassess-badmigration with one that fails halfway.
+# tests/reassess-badmigration with one that fails halfway. Both come after
+# the real migrations: their version is this binary's (V) plus one.
 
 load helper
 
@@ -14,6 +15,8 @@ setup_file() {
 teardown_file() { teardown_db; }
 
 MIGRATED="$TOP/tests/reassess-migrated"
+V="$("$REASSESS" --version | sed 's/.*schema version \([0-9]*\).*/\1/')"
+NEXT=$((V + 1))
 BAD="$TOP/tests/reassess-badmigration"
 
 # v1_rows DB: every row of every version-1 table, in a stable order, with
@@ -49,14 +52,14 @@ populated_db() {
   printf '%s' "$copy"
 }
 
-@test "init migrates a version-1 database holding data to version 2 without losing a row" {
+@test "init migrates a populated database to the next version without losing a row" {
   local db before
   db=$(populated_db)
   before="$(v1_rows "$db")"
   [ "$(sqlite3 "$db" 'SELECT count(*) FROM assessments')" -ge 2 ]
   run "$MIGRATED" --db "$db" init
   assert_success
-  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" 2
+  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" "$NEXT"
   assert_equal "$(v1_rows "$db")" "$before"
   # The migration's own work: a column with its default on every row, and a
   # table derived from the existing rows.
@@ -78,14 +81,14 @@ populated_db() {
   assert_equal "$(sqlite3 "$db" .dump | sha256sum)" "$digest"
 }
 
-@test "a migration that fails halfway leaves the database exactly at version 1" {
+@test "a migration that fails halfway leaves the database exactly as it was" {
   local db digest
   db=$(populated_db)
   digest="$(sqlite3 "$db" .dump | sha256sum)"
   run "$BAD" --db "$db" init
   assert_failure 1
-  assert_output --partial "migration to version 2"
-  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" 1
+  assert_output --partial "migration to version $NEXT"
+  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" "$V"
   assert_equal "$(sqlite3 "$db" .dump | sha256sum)" "$digest"
   run sqlite3 "$db" 'SELECT half_done FROM vendors'
   assert_failure
@@ -98,9 +101,9 @@ populated_db() {
   REASSESS="$MIGRATED" REASSESS_DB="$db" api GET /v1/vendors
   assert_error 503 database_not_initialized
   assert_equal "$(header Retry-After)" 1
-  grep -q "schema version 1, this binary needs 2: run \`reassess init\`" \
+  grep -q "schema version $V, this binary needs $NEXT: run \`reassess init\`" \
     "$BATS_TEST_TMPDIR/stderr" || fail "no clear log line: $(cat "$BATS_TEST_TMPDIR/stderr")"
-  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" 1
+  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" "$V"
 }
 
 @test "the server refuses a database ahead of the binary with 503 database_version_unsupported" {
@@ -110,12 +113,12 @@ populated_db() {
   "$MIGRATED" --db "$db" init 2>/dev/null
   REASSESS_DB="$db" api GET /v1/vendors
   assert_error 503 database_version_unsupported
-  grep -q "schema version 2, newer than this binary's 1" "$BATS_TEST_TMPDIR/stderr" ||
+  grep -q "schema version $NEXT, newer than this binary's $V" "$BATS_TEST_TMPDIR/stderr" ||
     fail "no clear log line: $(cat "$BATS_TEST_TMPDIR/stderr")"
   run "$REASSESS" --db "$db" init
   assert_failure 1
   assert_output --partial "newer than this binary"
-  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" 2
+  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" "$NEXT"
 }
 
 @test "the migrated binary serves the migrated database with every object intact" {
