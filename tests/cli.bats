@@ -248,7 +248,7 @@ key_id() {
 @test "--version prints the version" {
   run "$REASSESS" --version
   assert_success
-  assert_output --regexp '^reassess [0-9]+\.[0-9]+\.[0-9]+$'
+  assert_output --regexp '^reassess [0-9]+\.[0-9]+\.[0-9]+ \(schema version [0-9]+\)$'
 }
 
 # -------------------------------------------------------------------------
