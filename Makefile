@@ -10,7 +10,7 @@
 # SANITIZE=address,undefined builds with the sanitizers.
 
 VERSION  = 0.1.0
-PKGS     = jansson sqlite3 libcrypto
+PKGS     = jansson sqlite3 libcrypto libcurl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings \
@@ -25,7 +25,7 @@ endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS += -DREASSESS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lfcgi
+LDLIBS   += $(PKG_LIBS) -lfcgi -lm
 
 .PHONY: all test run clean
 

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>		/* floor: delivery_success_rate */
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,9 +43,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>		/* ntohl: the webhook URL policy */
+#include <netdb.h>		/* getaddrinfo: the webhook URL policy */
+#include <netinet/in.h>
+
+#include <curl/curl.h>		/* webhook delivery, and URL parsing */
 #include <fcgiapp.h>		/* FastCGI with an explicit FCGX_Request */
 #include <jansson.h>		/* JSON in and out */
 #include <openssl/crypto.h>	/* CRYPTO_memcmp: constant-time compare */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>	/* HMAC-SHA256: Coverbase-Signature */
 #include <openssl/sha.h>	/* SHA256: key secrets, idempotency keys */
 #include <sqlite3.h>
 
@@ -84,6 +92,11 @@
 #define WORKERS_MAX	256		/* upper bound for serve --workers */
 #define LISTEN_BACKLOG	1024		/* listen(2) backlog for serve */
 #define STOP_GRACE	30		/* seconds serve waits for workers */
+#define WEBHOOK_TIMEOUT_MS 10000	/* a receiver's time to answer;
+					   REASSESS_WEBHOOK_TIMEOUT_MS */
+#define WEBHOOK_ATTEMPTS 5		/* attempts per event and webhook */
+#define WEBHOOK_LEASE	60		/* seconds a deliver process holds
+					   an attempt it claimed */
 #define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
 					/* PRAGMA user_version it serves */
 
@@ -117,6 +130,21 @@ static const char *const impact_types[] = {
 };
 static const char *const severities[] = {
 	"informational", "low", "medium", "high", NULL
+};
+/* The event types a webhook can subscribe to: Coverbase's catalog (4.1). */
+static const char *const event_types[] = {
+	"Assessment.Created", "Assessment.AssigneeChanged",
+	"Assessment.StatusChanged", "QuestionnaireResponse.Created",
+	"QuestionnaireResponse.StatusChanged", "Review.StatusChanged",
+	"WorkQueueItem.Created", "WorkQueueItem.Completed", "Vendor.Created",
+	"Vendor.Updated", "Procurement.Created", "Procurement.StatusChanged",
+	"Service.Created", "Service.Updated", "OrgIntake.QuestionnaireRemoved",
+	"OrgIntake.Disabled", "IntakeSession.Created",
+	"IntakeSession.Submitted", "RadarEvent.Created", "RadarEvent.Updated",
+	"RadarEvent.Deleted", "RadarDetectorResult.Created",
+	"RadarDetectorResult.Updated", "RadarDetectorResult.Deleted",
+	"Reassessment.Created", "Reassessment.Updated", "Reassessment.Deleted",
+	NULL
 };
 
 /*
@@ -183,6 +211,21 @@ enum stmt {
 	STMT_ASMT_GET,
 	STMT_ASMT_LIST,
 	STMT_ASMT_COUNT,
+	STMT_WH_INSERT,
+	STMT_WH_GET,
+	STMT_WH_LIST,
+	STMT_WH_UPDATE,
+	STMT_WH_DELETE,
+	STMT_WH_SUBSCRIBED,
+	STMT_WH_LIVE,
+	STMT_EVT_INSERT,
+	STMT_DLV_INSERT,
+	STMT_DLV_LIST,
+	STMT_DLV_COUNT,
+	STMT_DLV_DUE,
+	STMT_DLV_LEASE,
+	STMT_DLV_RECORD,
+	STMT_DLV_RETRY,
 	STMT__MAX
 };
 
@@ -202,6 +245,19 @@ enum stmt {
 #define RSM_COLS \
 	"id, status, title, assessment_plan_id, radar_event_id, " \
 	"created_at, updated_at"
+#define WH_COLS \
+	"w.id, w.url, w.events, w.description, w.enabled, w.created_at, " \
+	"(SELECT status FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
+	"  AND d.status <> 'pending'" \
+	"  ORDER BY d.attempted_at DESC, d.rowid DESC LIMIT 1), " \
+	"(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
+	"  AND d.status <> 'pending'), " \
+	"(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
+	"  AND d.status = 'delivered')"
+#define DLV_COLS \
+	"d.id, d.webhook_id, d.event_id, e.event_type, d.status, " \
+	"d.response_status, d.response_time_ms, d.error, e.payload, " \
+	"d.attempted_at, d.created_at"
 #define ASMT_COLS \
 	"id, vendor_id, name, status, control_set_ids, assessment_plan_id, " \
 	"reassessment_id, created_at, updated_at"
@@ -402,6 +458,69 @@ static const char *const stmts[STMT__MAX] = {
 	"SELECT " ASMT_COLS ASMT_WHERE NEWEST_FIRST PAGE,
 	/* STMT_ASMT_COUNT */
 	"SELECT count(*)" ASMT_WHERE,
+	/* STMT_WH_INSERT */
+	"INSERT INTO webhooks (id, org_id, url, events, secret, description,"
+	" enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	" ?8, ?8)",
+	/* STMT_WH_GET */
+	"SELECT " WH_COLS " FROM webhooks w"
+	" WHERE w.id = ?1 AND w.org_id = ?2 AND w.deleted_at IS NULL",
+	/* STMT_WH_LIST */
+	"SELECT " WH_COLS " FROM webhooks w"
+	" WHERE w.org_id = ?1 AND w.deleted_at IS NULL"
+	" ORDER BY w.created_at DESC, w.rowid DESC",
+	/* STMT_WH_UPDATE */
+	"UPDATE webhooks SET url = coalesce(?3, url),"
+	" events = coalesce(?4, events), secret = coalesce(?5, secret),"
+	" description = coalesce(?6, description),"
+	" enabled = coalesce(?7, enabled), updated_at = ?8"
+	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+	/* STMT_WH_DELETE */
+	"UPDATE webhooks SET deleted_at = ?3, updated_at = ?3"
+	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+	/* STMT_WH_SUBSCRIBED: the live webhooks that take an event type. */
+	"SELECT id FROM webhooks WHERE org_id = ?1 AND enabled = 1"
+	" AND deleted_at IS NULL"
+	" AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?2)"
+	" ORDER BY rowid",
+	/* STMT_WH_LIVE */
+	"SELECT id FROM webhooks WHERE id = ?1 AND org_id = ?2"
+	" AND deleted_at IS NULL",
+	/* STMT_EVT_INSERT */
+	"INSERT INTO webhook_events (id, org_id, event_type, payload,"
+	" occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* STMT_DLV_INSERT */
+	"INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempt,"
+	" next_attempt_at, created_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)",
+	/* STMT_DLV_LIST */
+	"SELECT " DLV_COLS " FROM webhook_deliveries d"
+	" JOIN webhook_events e ON e.id = d.event_id"
+	" JOIN webhooks w ON w.id = d.webhook_id"
+	" WHERE d.webhook_id = ?1 AND w.org_id = ?2"
+	" ORDER BY d.created_at DESC, d.rowid DESC" PAGE,
+	/* STMT_DLV_COUNT */
+	"SELECT count(*) FROM webhook_deliveries d"
+	" JOIN webhooks w ON w.id = d.webhook_id"
+	" WHERE d.webhook_id = ?1 AND w.org_id = ?2",
+	/* STMT_DLV_DUE: the next pending attempt nobody holds a lease on. */
+	"SELECT d.id, d.webhook_id, d.event_id, d.attempt, w.url, w.secret,"
+	" w.enabled, w.deleted_at IS NOT NULL, e.event_type, e.payload"
+	" FROM webhook_deliveries d"
+	" JOIN webhooks w ON w.id = d.webhook_id"
+	" JOIN webhook_events e ON e.id = d.event_id"
+	" WHERE d.status = 'pending' AND d.next_attempt_at <= ?1"
+	" AND (d.claimed_until IS NULL OR d.claimed_until < ?1)"
+	" ORDER BY d.next_attempt_at, d.rowid LIMIT 1",
+	/* STMT_DLV_LEASE */
+	"UPDATE webhook_deliveries SET claimed_until = ?2"
+	" WHERE id = ?1 AND status = 'pending'",
+	/* STMT_DLV_RECORD */
+	"UPDATE webhook_deliveries SET status = ?2, response_status = ?3,"
+	" response_time_ms = ?4, error = ?5, attempted_at = ?6,"
+	" claimed_until = NULL WHERE id = ?1 AND status = 'pending'",
+	/* STMT_DLV_RETRY */
+	"INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempt,"
+	" next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 /* The kinds of object an id can name: prefix, noun, and 404 code. */
@@ -414,6 +533,9 @@ enum kind {
 	KIND_PLAN,
 	KIND_ASMT,
 	KIND_RSM,
+	KIND_WEBHOOK,
+	KIND_EVT,
+	KIND_DELIVERY,
 	KIND__MAX
 };
 
@@ -426,6 +548,9 @@ static const char *const kind_prefixes[KIND__MAX] = {
 	"cbasmtpl_",		/* KIND_PLAN */
 	"cbqsrw_",		/* KIND_ASMT */
 	"cbrsm_",		/* KIND_RSM */
+	"cbwh_",		/* KIND_WEBHOOK */
+	"cbevt_",		/* KIND_EVT */
+	"cbwhd_",		/* KIND_DELIVERY */
 };
 
 static const char *const kind_nouns[KIND__MAX] = {
@@ -437,6 +562,9 @@ static const char *const kind_nouns[KIND__MAX] = {
 	"Assessment plan",	/* KIND_PLAN */
 	"Assessment",		/* KIND_ASMT */
 	"Reassessment",		/* KIND_RSM */
+	"Webhook",		/* KIND_WEBHOOK */
+	"Event",		/* KIND_EVT */
+	"Delivery",		/* KIND_DELIVERY */
 };
 
 static const char *const kind_not_found[KIND__MAX] = {
@@ -448,6 +576,9 @@ static const char *const kind_not_found[KIND__MAX] = {
 	"assessment_plan_not_found",	/* KIND_PLAN */
 	"assessment_not_found",		/* KIND_ASMT */
 	"reassessment_not_found",	/* KIND_RSM */
+	"webhook_not_found",		/* KIND_WEBHOOK */
+	"event_not_found",		/* KIND_EVT */
+	"delivery_not_found",		/* KIND_DELIVERY */
 };
 
 /* JSON types a body field can have. */
@@ -561,6 +692,7 @@ struct rsm {
 	char			*title;		/* owned, or NULL */
 	char			 plan_id[ID_LEN];	/* "" when none */
 	char			 event_id[ID_LEN];	/* "" when none */
+	json_t			*before;	/* owned: the object as read */
 };
 
 /* ------------------------------------------------------------------------
@@ -1448,32 +1580,15 @@ reply_one(struct rq *r, enum stmt get, row_fn fn, enum kind k)
 	reply(r, 200, fn(r, st));
 }
 
-/* Reply with the object of kind k just made or changed, with status. */
-static void
-reply_fresh(struct rq *r, int status, enum stmt get, row_fn fn,
-    const char *id)
-{
-	sqlite3_stmt	*st;
-	int		 rc;
-
-	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
-	    (rc = step(r, st)) == -1)
-		return;
-	if (rc == SQLITE_DONE) {
-		fail_internal(r, "object vanished inside its transaction");
-		return;
-	}
-	reply(r, status, fn(r, st));
-}
-
 /*
- * Reply with a page (1.5): {"items","total","limit","offset"}. The filter
+ * Reply with a page (1.5): {key,"total","limit","offset"}, where key is
+ * "items" (or "data" for webhook deliveries). The filter
  * arguments (fmt as for q(), bound from ?1) go to both the count and the
  * list statement; the page's limit and offset are ?10 and ?11.
  */
 static void
-reply_list(struct rq *r, enum stmt list, enum stmt count, row_fn fn,
-    const char *fmt, ...)
+reply_list(struct rq *r, const char *key, enum stmt list, enum stmt count,
+    row_fn fn, const char *fmt, ...)
 {
 	va_list		 ap;
 	sqlite3_stmt	*st;
@@ -1507,7 +1622,7 @@ reply_list(struct rq *r, enum stmt list, enum stmt count, row_fn fn,
 	}
 	if (rc == -1)
 		goto out;
-	reply(r, 200, json_pack("{s:o,s:I,s:I,s:I}", "items", items,
+	reply(r, 200, json_pack("{s:o,s:I,s:I,s:I}", key, items,
 	    "total", (json_int_t)total, "limit", (json_int_t)r->limit,
 	    "offset", (json_int_t)r->offset));
 	items = NULL;
@@ -1515,6 +1630,178 @@ out:
 	if (items != NULL && r->status == 0)
 		fail_internal(r, "cannot build a list");
 	json_decref(items);
+}
+
+/* ------------------------------------------------------------------------
+ * Events: the transactional outbox of webhooks (4.1)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Record an event of type with the data fields (an object; taken), in the
+ * request's transaction: one webhook_events row with the envelope, and a
+ * pending delivery for each live webhook of the org subscribed to the type
+ * (or for the webhook only, when given). Nothing is recorded when nobody
+ * listens. 0, or -1 with the response set.
+ *
+ * Rationale: recording the event with the change it reports means that a
+ * change that rolls back leaves no event and a committed change always
+ * has one; `reassess deliver` sends them later, outside any request.
+ */
+static int
+emit(struct rq *r, const char *type, json_t *fields, const char *only)
+{
+	sqlite3_stmt	*st;
+	json_t		*subs = NULL, *data = NULL, *env = NULL, *w;
+	char		 eid[ID_LEN], did[ID_LEN], *payload = NULL;
+	size_t		 i;
+	int		 rc, ret = -1;
+
+	if ((subs = json_array()) == NULL)
+		goto oom;
+	if (only != NULL)
+		json_array_append_new(subs, json_string(only));
+	else {
+		if ((st = q(r, STMT_WH_SUBSCRIBED, "ss", r->org, type)) == NULL)
+			goto out;
+		while ((rc = step(r, st)) == SQLITE_ROW)
+			json_array_append_new(subs, col_str(st, 0));
+		if (rc == -1)
+			goto out;
+	}
+	if (json_array_size(subs) == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (new_id(eid, KIND_EVT) == -1 ||
+	    (data = json_pack("{s:s}", "event_type", type)) == NULL ||
+	    json_object_update(data, fields) == -1 ||
+	    (env = json_pack("{s:s,s:s,s:I,s:O}", "event_id", eid,
+	    "event_type", type, "occurred_at", (json_int_t)r->now, "data",
+	    data)) == NULL ||
+	    (payload = json_dumps(env, JSON_COMPACT)) == NULL)
+		goto oom;
+	if (exec(r, STMT_EVT_INSERT, "ssssi", eid, r->org, type, payload,
+	    r->now) == -1)
+		goto out;
+	json_array_foreach(subs, i, w) {
+		if (new_id(did, KIND_DELIVERY) == -1)
+			goto oom;
+		if (exec(r, STMT_DLV_INSERT, "sssi", did, json_string_value(w),
+		    eid, r->now) == -1)
+			goto out;
+	}
+	ret = 0;
+	goto out;
+oom:
+	fail_internal(r, "out of memory or randomness recording an event");
+out:
+	free(payload);
+	json_decref(env);
+	json_decref(data);
+	json_decref(subs);
+	json_decref(fields);
+	return ret;
+}
+
+/* emit() of {idfield: id}. */
+static int
+emit_id(struct rq *r, const char *type, const char *idfield, const char *id)
+{
+	return emit(r, type, json_pack("{s:s}", idfield, id), NULL);
+}
+
+/*
+ * The object the statement get finds for id in the key's org, read by fn;
+ * NULL when there is none (r->status still 0) or on error (status set).
+ */
+static json_t *
+object_load(struct rq *r, enum stmt get, row_fn fn, const char *id)
+{
+	sqlite3_stmt	*st;
+	json_t		*o;
+	int		 rc;
+
+	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
+	    (rc = step(r, st)) != SQLITE_ROW)
+		return NULL;
+	if ((o = fn(r, st)) == NULL && r->status == 0)
+		fail_internal(r, "cannot read an object");
+	return o;
+}
+
+/*
+ * field_diffs (4.1): each top-level field whose value differs between the
+ * two objects, as {"old_value","new_value"}; updated_at is left out, as it
+ * moves with every change.
+ */
+static json_t *
+object_diff(const json_t *before, const json_t *after)
+{
+	json_t		*diffs = json_object(), *old;
+	const char	*k;
+	json_t		*v;
+
+	if (diffs == NULL)
+		return NULL;
+	json_object_foreach((json_t *)after, k, v) {
+		if (strcmp(k, "updated_at") == 0)
+			continue;
+		old = json_object_get(before, k);
+		if (old != NULL && json_equal(old, v))
+			continue;
+		json_object_set_new(diffs, k, json_pack("{s:O?,s:O}",
+		    "old_value", old, "new_value", v));
+	}
+	return diffs;
+}
+
+/* Reply 201 with a new object, recording its type.Created event. */
+static void
+reply_created(struct rq *r, enum stmt get, row_fn fn, const char *id,
+    const char *type, const char *idfield)
+{
+	json_t	*o;
+
+	if ((o = object_load(r, get, fn, id)) == NULL) {
+		if (r->status == 0)
+			fail_internal(r, "object vanished inside its transaction");
+		return;
+	}
+	if (type != NULL && emit_id(r, type, idfield, id) == -1) {
+		json_decref(o);
+		return;
+	}
+	reply(r, 201, o);
+}
+
+/*
+ * Reply 200 with the object as it is now, and record a type.Updated event
+ * with the field_diffs against before (taken), if anything changed.
+ */
+static void
+reply_updated(struct rq *r, enum stmt get, row_fn fn, const char *id,
+    json_t *before, const char *type, const char *idfield)
+{
+	json_t	*after, *diffs = NULL;
+
+	if ((after = object_load(r, get, fn, id)) == NULL) {
+		if (r->status == 0)
+			fail_internal(r, "object vanished inside its transaction");
+		goto out;
+	}
+	if ((diffs = object_diff(before, after)) == NULL) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
+	if (json_object_size(diffs) > 0 && emit(r, type, json_pack("{s:s,s:O}",
+	    idfield, id, "field_diffs", diffs), NULL) == -1)
+		goto out;
+	reply(r, 200, after);
+	after = NULL;
+out:
+	json_decref(diffs);
+	json_decref(after);
+	json_decref(before);
 }
 
 /* ------------------------------------------------------------------------
@@ -1793,14 +2080,15 @@ h_vendor_create(struct rq *r)
 	    jstr(b, "description"), jstr(b, "hq_location"),
 	    jstr(b, "use_case"), r->now) == -1)
 		return;
-	reply_fresh(r, 201, STMT_VENDOR_GET, vendor_json, id);
+	reply_created(r, STMT_VENDOR_GET, vendor_json, id, "Vendor.Created",
+	    "vendor_id");
 }
 
 /* GET /v1/vendors: a page of vendors. */
 static void
 h_vendor_list(struct rq *r)
 {
-	reply_list(r, STMT_VENDOR_LIST, STMT_VENDOR_COUNT, vendor_json, "sss",
+	reply_list(r, "items", STMT_VENDOR_LIST, STMT_VENDOR_COUNT, vendor_json, "sss",
 	    r->org, qval(r, "name"), qval(r, "external_id"));
 }
 
@@ -1816,18 +2104,22 @@ static void
 h_vendor_update(struct rq *r)
 {
 	const json_t	*b = r->json;
-	int		 found;
+	json_t		*before;
 
-	if ((found = exists(r, STMT_VENDOR_NAME, r->id)) != 1) {
-		if (found == 0)
+	if ((before = object_load(r, STMT_VENDOR_GET, vendor_json,
+	    r->id)) == NULL) {
+		if (r->status == 0)
 			not_found(r, KIND_VENDOR, r->id);
 		return;
 	}
 	if (exec(r, STMT_VENDOR_UPDATE, "sssssssi", r->id, r->org,
 	    jstr(b, "name"), jstr(b, "website"), jstr(b, "description"),
-	    jstr(b, "hq_location"), jstr(b, "use_case"), r->now) == -1)
+	    jstr(b, "hq_location"), jstr(b, "use_case"), r->now) == -1) {
+		json_decref(before);
 		return;
-	reply_fresh(r, 200, STMT_VENDOR_GET, vendor_json, r->id);
+	}
+	reply_updated(r, STMT_VENDOR_GET, vendor_json, r->id, before,
+	    "Vendor.Updated", "vendor_id");
 }
 
 /* ------------------------------------------------------------------------
@@ -1916,10 +2208,12 @@ h_event_create(struct rq *r)
 		}
 		if (exec(r, STMT_ALERT_INSERT, "ssssssi", aid, r->org,
 		    json_string_value(v), id, jstr(b, "summary"), sev,
-		    r->now) == -1)
+		    r->now) == -1 || emit_id(r, "RadarDetectorResult.Created",
+		    "radar_detector_result_id", aid) == -1)
 			goto out;
 	}
-	reply_fresh(r, 201, STMT_EVENT_GET, event_json, id);
+	reply_created(r, STMT_EVENT_GET, event_json, id, "RadarEvent.Created",
+	    "radar_event_id");
 out:
 	free(sectxt);
 }
@@ -1928,7 +2222,7 @@ out:
 static void
 h_event_list(struct rq *r)
 {
-	reply_list(r, STMT_EVENT_LIST, STMT_EVENT_COUNT, event_json, "ssd",
+	reply_list(r, "items", STMT_EVENT_LIST, STMT_EVENT_COUNT, event_json, "ssd",
 	    r->org, qval(r, "primary_impact_type"),
 	    qbool(r, "include_archived", 0));
 }
@@ -1946,7 +2240,7 @@ h_alert_list(struct rq *r)
 {
 	char	*sev = qlist_json(r, "severity");
 
-	reply_list(r, STMT_ALERT_LIST, STMT_ALERT_COUNT, alert_json, "sssdd",
+	reply_list(r, "items", STMT_ALERT_LIST, STMT_ALERT_COUNT, alert_json, "sssdd",
 	    r->org, qval(r, "vendor_id"), sev, qbool(r, "is_dismissed", 0),
 	    qbool(r, "include_archived", 0));
 	free(sev);
@@ -1971,14 +2265,19 @@ alert_set_dismissed(struct rq *r, int on)
 	const json_t	*ss;
 	const char	*reason = on ? jstr(r->json, "reason") : NULL;
 	char		*old = NULL;
+	json_t		*before;
 	int64_t		 at, suppress, *sp = NULL;
 	int		 rc, was;
 
-	if ((st = q(r, STMT_ALERT_GET, "ss", r->id, r->org)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((before = object_load(r, STMT_ALERT_GET, alert_json,
+	    r->id)) == NULL) {
+		if (r->status == 0)
+			not_found(r, KIND_ALERT, r->id);
 		return;
-	if (rc == SQLITE_DONE) {
-		not_found(r, KIND_ALERT, r->id);
+	}
+	if ((st = q(r, STMT_ALERT_GET, "ss", r->id, r->org)) == NULL ||
+	    (rc = step(r, st)) != SQLITE_ROW) {
+		json_decref(before);
 		return;
 	}
 	was = sqlite3_column_int(st, 7);
@@ -1986,6 +2285,7 @@ alert_set_dismissed(struct rq *r, int on)
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL &&
 	    (old = strdup((const char *)sqlite3_column_text(st, 8))) == NULL) {
 		fail_internal(r, "out of memory");
+		json_decref(before);
 		return;
 	}
 	if (on && !was) {
@@ -2004,9 +2304,12 @@ alert_set_dismissed(struct rq *r, int on)
 		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdoooi", r->id,
 		    r->org, 0, NULL, NULL, NULL, r->now);
 	free(old);
-	if (rc == -1)
+	if (rc == -1) {
+		json_decref(before);
 		return;
-	reply_fresh(r, 200, STMT_ALERT_GET, alert_json, r->id);
+	}
+	reply_updated(r, STMT_ALERT_GET, alert_json, r->id, before,
+	    "RadarDetectorResult.Updated", "radar_detector_result_id");
 }
 
 /* POST /v1/radar/alerts/{id}/dismiss */
@@ -2057,7 +2360,7 @@ h_plan_create(struct rq *r)
 	    jstr(r->json, "name"), jstr(r->json, "description"), csitxt,
 	    r->now) == -1)
 		goto out;
-	reply_fresh(r, 201, STMT_PLAN_GET, plan_json, id);
+	reply_created(r, STMT_PLAN_GET, plan_json, id, NULL, NULL);
 out:
 	free(csitxt);
 }
@@ -2066,7 +2369,7 @@ out:
 static void
 h_plan_list(struct rq *r)
 {
-	reply_list(r, STMT_PLAN_LIST, STMT_PLAN_COUNT, plan_json, "s", r->org);
+	reply_list(r, "items", STMT_PLAN_LIST, STMT_PLAN_COUNT, plan_json, "s", r->org);
 }
 
 /* GET /v1/assessment_plans/{id}: 200, or 404 assessment_plan_not_found. */
@@ -2080,7 +2383,7 @@ h_plan_get(struct rq *r)
 static void
 h_asmt_list(struct rq *r)
 {
-	reply_list(r, STMT_ASMT_LIST, STMT_ASMT_COUNT, asmt_json, "sss",
+	reply_list(r, "items", STMT_ASMT_LIST, STMT_ASMT_COUNT, asmt_json, "sss",
 	    r->org, qval(r, "vendor_id"), qval(r, "reassessment_id"));
 }
 
@@ -2147,8 +2450,9 @@ resolve(struct rq *r, enum kind k, enum stmt s, const char *id)
 }
 
 /*
- * Read reassessment r->id of the key's org into m. 1 when found; 0 after
- * answering 404; -1 on error. The caller frees m->title.
+ * Read reassessment r->id of the key's org into m, with the object as it
+ * is now in m->before. 1 when found; 0 after answering 404; -1 on error.
+ * The caller calls rsm_free(m) in every case.
  */
 static int
 rsm_read(struct rq *r, struct rsm *m)
@@ -2174,7 +2478,32 @@ rsm_read(struct rq *r, struct rsm *m)
 	}
 	col_copy(st, 3, m->plan_id, sizeof(m->plan_id));
 	col_copy(st, 4, m->event_id, sizeof(m->event_id));
+	if ((m->before = rsm_json(r, st)) == NULL) {
+		if (r->status == 0)
+			fail_internal(r, "cannot read a reassessment");
+		return -1;
+	}
 	return 1;
+}
+
+/* Free what rsm_read allocated. */
+static void
+rsm_free(struct rsm *m)
+{
+	free(m->title);
+	json_decref(m->before);
+}
+
+/*
+ * Reply 200 with the reassessment as it is now, recording a
+ * Reassessment.Updated event with what changed since rsm_read.
+ */
+static void
+rsm_reply(struct rq *r, struct rsm *m)
+{
+	reply_updated(r, STMT_RSM_GET, rsm_json, m->id, m->before,
+	    "Reassessment.Updated", "reassessment_id");
+	m->before = NULL;
 }
 
 /* Write m back, moving updated_at: rows changed, or -1. */
@@ -2255,14 +2584,15 @@ h_rsm_create(struct rq *r)
 			return;
 	if (exec(r, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
 		return;
-	reply_fresh(r, 201, STMT_RSM_GET, rsm_json, id);
+	reply_created(r, STMT_RSM_GET, rsm_json, id, "Reassessment.Created",
+	    "reassessment_id");
 }
 
 /* GET /v1/reassessments: filters status, radar_event_id, vendor_id. */
 static void
 h_rsm_list(struct rq *r)
 {
-	reply_list(r, STMT_RSM_LIST, STMT_RSM_COUNT, rsm_json, "ssss", r->org,
+	reply_list(r, "items", STMT_RSM_LIST, STMT_RSM_COUNT, rsm_json, "ssss", r->org,
 	    qval(r, "status"), qval(r, "radar_event_id"), qval(r, "vendor_id"));
 }
 
@@ -2314,9 +2644,9 @@ h_rsm_update(struct rq *r)
 		goto out;
 	if (relinked && rsm_refresh_alerts(r, &m) == -1)
 		goto out;
-	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+	rsm_reply(r, &m);
 out:
-	free(m.title);
+	rsm_free(&m);
 }
 
 /*
@@ -2360,9 +2690,9 @@ h_rsm_add_vendors(struct rq *r)
 		goto out;
 	if (changed && rsm_save(r, &m) == -1)
 		goto out;
-	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+	rsm_reply(r, &m);
 out:
-	free(m.title);
+	rsm_free(&m);
 }
 
 /*
@@ -2397,9 +2727,9 @@ h_rsm_inclusion(struct rq *r)
 	    (exec(r, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid, included) == -1 ||
 	    rsm_save(r, &m) == -1))
 		goto out;
-	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+	rsm_reply(r, &m);
 out:
-	free(m.title);
+	rsm_free(&m);
 }
 
 /*
@@ -2418,9 +2748,9 @@ rsm_transition(struct rq *r, const char *to)
 		if (rsm_save(r, &m) == -1)
 			goto out;
 	}
-	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+	rsm_reply(r, &m);
 out:
-	free(m.title);
+	rsm_free(&m);
 }
 
 /* POST /v1/reassessments/{id}/confirm: draft -> confirmed. */
@@ -2510,13 +2840,14 @@ h_rsm_run(struct rq *r)
 		if (exec(r, STMT_ASMT_INSERT, "sssssssi", aid, r->org, vid,
 		    name, csi, m.plan_id, m.id, r->now) == -1 ||
 		    exec(r, STMT_RSM_ENTRY_ASSESSMENT, "sss", m.id, vid,
-		    aid) == -1)
+		    aid) == -1 ||
+		    emit_id(r, "Assessment.Created", "assessment_id", aid) == -1)
 			goto out;
 	}
 	snprintf(m.status, sizeof(m.status), "run");
 	if (rsm_save(r, &m) == -1)
 		goto out;
-	reply_fresh(r, 200, STMT_RSM_GET, rsm_json, m.id);
+	rsm_reply(r, &m);
 	goto out;
 oom:
 	fail_internal(r, "out of memory or randomness during a run");
@@ -2525,7 +2856,408 @@ out:
 	free(name);
 	free(csi);
 	free(plan_name);
-	free(m.title);
+	rsm_free(&m);
+}
+
+/* ------------------------------------------------------------------------
+ * Webhook URL policy (4)
+ * ------------------------------------------------------------------------ */
+
+/* REASSESS_WEBHOOK_ALLOW_PRIVATE=1: http:// and private targets allowed. */
+static int allow_private;
+
+/*
+ * Why the address may not receive webhooks, or NULL when it may. Cloud
+ * metadata addresses are refused even when private targets are allowed.
+ */
+static const char *
+addr_refused(const struct sockaddr *sa)
+{
+	const unsigned char	*b;
+	uint32_t		 a;
+
+	if (sa->sa_family == AF_INET6) {
+		b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		/* ::ffff:a.b.c.d and 64:ff9b::a.b.c.d carry an IPv4 address. */
+		if ((memcmp(b, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ||
+		    memcmp(b, "\0\x64\xff\x9b\0\0\0\0\0\0\0\0", 12) == 0)) {
+			a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+			    (uint32_t)b[14] << 8 | b[15];
+			goto v4;
+		}
+		if (memcmp(b, "\xfd\0\x0e\xc2\0\0\0\0\0\0\0\0\0\0\x02\x54",
+		    16) == 0)
+			return "a cloud metadata address";
+		if (allow_private)
+			return NULL;
+		if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 15) == 0)
+			return b[15] == 1 ? "a loopback address" :
+			    "an unspecified address";
+		if ((b[0] & 0xfe) == 0xfc)
+			return "a private address";
+		if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+			return "a link-local address";
+		if (b[0] == 0xff)
+			return "a multicast address";
+		return NULL;
+	}
+	if (sa->sa_family != AF_INET)
+		return "not an internet address";
+	a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+v4:
+	if (a == 0xA9FEA9FE)				/* 169.254.169.254 */
+		return "a cloud metadata address";
+	if (allow_private)
+		return NULL;
+	if ((a >> 24) == 127)
+		return "a loopback address";
+	if ((a >> 24) == 0)
+		return "an unspecified address";
+	if ((a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8 ||
+	    (a >> 22) == (100u << 2 | 1) || (a >> 8) == 0xC00000 ||
+	    (a >> 17) == (0xC612 >> 1))
+		return "a private address";	/* 10/8 172.16/12 192.168/16
+						   100.64/10 192.0.0/24
+						   198.18/15 */
+	if ((a >> 16) == 0xA9FE)
+		return "a link-local address";
+	if ((a >> 28) >= 0xE)
+		return "a multicast or reserved address";
+	return NULL;
+}
+
+/*
+ * May url receive webhooks? 0 if so, -1 if the policy refuses it (why
+ * says why), -2 if its host does not resolve now. Every address the host
+ * resolves to must pass. With pin (size pinsz), the address checked is
+ * written as "host:port:address" for CURLOPT_RESOLVE, so that the
+ * connection goes where the check looked: a name cannot resolve to one
+ * address for the check and to another for the connection.
+ */
+static int
+url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
+{
+	struct addrinfo	 hints, *res = NULL, *ai;
+	CURLU		*u = NULL;
+	char		*scheme = NULL, *host = NULL, *port = NULL, *h;
+	char		 addr[INET6_ADDRSTRLEN];
+	const char	*refused;
+	size_t		 n;
+	int		 ret = -1;
+
+	if ((u = curl_url()) == NULL ||
+	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK) {
+		snprintf(why, whysz, "The webhook URL is not a valid URL.");
+		goto out;
+	}
+	if (strcmp(scheme, "https") != 0 &&
+	    !(allow_private && strcmp(scheme, "http") == 0)) {
+		snprintf(why, whysz, "The webhook URL must use https.");
+		goto out;
+	}
+	h = host;
+	n = strlen(h);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {	/* [IPv6] */
+		h[n - 1] = '\0';
+		h++;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(h, port, &hints, &res) != 0 || res == NULL) {
+		snprintf(why, whysz, "The webhook URL's host %s does not "
+		    "resolve.", h);
+		ret = -2;
+		goto out;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if ((refused = addr_refused(ai->ai_addr)) != NULL) {
+			snprintf(why, whysz, "The webhook URL's host %s is %s.",
+			    h, refused);
+			goto out;
+		}
+	if (pin != NULL) {
+		if (getnameinfo(res->ai_addr, res->ai_addrlen, addr,
+		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0) {
+			snprintf(why, whysz, "Cannot format the address of %s.",
+			    h);
+			ret = -2;
+			goto out;
+		}
+		snprintf(pin, pinsz, res->ai_family == AF_INET6 ?
+		    "%s:%s:[%s]" : "%s:%s:%s", h, port, addr);
+	}
+	ret = 0;
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: webhooks (4)
+ * ------------------------------------------------------------------------ */
+
+static const struct field webhook_create_fields[] = {
+	{ "url", FT_STRING, F_REQUIRED, 0, NULL },
+	{ "events", FT_STRINGS, F_REQUIRED | F_NONEMPTY, TITLE_MAX, NULL },
+	{ "secret", FT_STRING, F_REQUIRED, 0, NULL },
+	{ "description", FT_STRING, 0, 0, NULL },
+	{ "enabled", FT_BOOL, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field webhook_update_fields[] = {
+	{ "url", FT_STRING, 0, 0, NULL },
+	{ "events", FT_STRINGS, F_NONEMPTY, TITLE_MAX, NULL },
+	{ "secret", FT_STRING, 0, 0, NULL },
+	{ "description", FT_STRING, 0, 0, NULL },
+	{ "enabled", FT_BOOL, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field webhook_test_fields[] = {
+	{ "event_type", FT_STRING, 0, TITLE_MAX, NULL },
+	{ "payload", FT_OBJECT, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/* WH_COLS -> webhook object (4); never the secret. */
+static json_t *
+webhook_json(struct rq *r, sqlite3_stmt *st)
+{
+	int64_t	 tried = sqlite3_column_int64(st, 7);
+	int64_t	 ok = sqlite3_column_int64(st, 8);
+	json_t	*rate;
+
+	(void)r;
+	rate = tried == 0 ? json_null() :
+	    json_real(floor((double)ok / (double)tried * 10000 + 0.5) / 10000);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}",
+	    "id", col_str(st, 0), "url", col_str(st, 1),
+	    "events", col_json(st, 2), "description", col_str(st, 3),
+	    "enabled", col_bool(st, 4), "created_at", col_int(st, 5),
+	    "last_delivery_status", col_str(st, 6),
+	    "delivery_success_rate", rate, "delivery_count", (json_int_t)tried);
+}
+
+/* DLV_COLS -> delivery object (4). */
+static json_t *
+delivery_json(struct rq *r, sqlite3_stmt *st)
+{
+	(void)r;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", col_str(st, 0), "webhook_id", col_str(st, 1),
+	    "event_id", col_str(st, 2), "event_type", col_str(st, 3),
+	    "status", col_str(st, 4), "response_status", col_int(st, 5),
+	    "response_time_ms", col_int(st, 6), "error", col_str(st, 7),
+	    "payload", col_json(st, 8), "attempted_at", col_int(st, 9),
+	    "created_at", col_int(st, 10));
+}
+
+/*
+ * The business rules of a webhook body, in the contract's order: 400
+ * weak_secret, 400 invalid_url, 422 invalid_event_types. 0 when they
+ * pass; -1 with the answer set.
+ */
+static int
+webhook_rules(struct rq *r)
+{
+	const char	*secret = jstr(r->json, "secret");
+	const char	*url = jstr(r->json, "url");
+	const json_t	*events = json_object_get(r->json, "events"), *e;
+	char		 why[512], unknown[512] = "";
+	size_t		 i, len = 0;
+
+	if (secret != NULL && utf8_chars(secret, strlen(secret)) < SECRET_MIN) {
+		fail(r, 400, "weak_secret", "The webhook secret must be at "
+		    "least %d characters.", SECRET_MIN);
+		return -1;
+	}
+	if (url != NULL && url_check(url, why, sizeof(why), NULL, 0) == -1) {
+		fail(r, 400, "invalid_url", "%s", why);
+		return -1;
+	}
+	json_array_foreach(events, i, e)
+		if (!in_set(json_string_value(e), event_types) &&
+		    len < sizeof(unknown))
+			len += (size_t)snprintf(unknown + len,
+			    sizeof(unknown) - len, "%s%.100s", len ? ", " : "",
+			    json_string_value(e));
+	if (len > 0) {
+		fail(r, 422, "invalid_event_types", "Unknown event types: %s.",
+		    unknown);
+		return -1;
+	}
+	return 0;
+}
+
+/* The events field as stored JSON text, or NULL when absent (caller frees). */
+static char *
+events_text(const json_t *b)
+{
+	const json_t	*events = json_object_get(b, "events");
+
+	return json_is_array(events) ? json_dumps(events, JSON_COMPACT) : NULL;
+}
+
+/* POST /v1/webhooks: 201; 400 weak_secret, 400 invalid_url, 422. */
+static void
+h_webhook_create(struct rq *r)
+{
+	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
+	char		 id[ID_LEN], *events = NULL;
+
+	if (webhook_rules(r) == -1)
+		return;
+	if ((events = events_text(b)) == NULL || new_id(id, KIND_WEBHOOK) == -1) {
+		fail_internal(r, "out of memory or randomness");
+		goto out;
+	}
+	if (exec(r, STMT_WH_INSERT, "ssssssdi", id, r->org, jstr(b, "url"),
+	    events, jstr(b, "secret"), jstr(b, "description"),
+	    json_is_boolean(en) ? json_is_true(en) : 1, r->now) == -1)
+		goto out;
+	reply_created(r, STMT_WH_GET, webhook_json, id, NULL, NULL);
+out:
+	free(events);
+}
+
+/* GET /v1/webhooks: {"data":[...]}, every live webhook, unpaged. */
+static void
+h_webhook_list(struct rq *r)
+{
+	sqlite3_stmt	*st;
+	json_t		*items, *item;
+	int		 rc;
+
+	if ((st = q(r, STMT_WH_LIST, "s", r->org)) == NULL)
+		return;
+	if ((items = json_array()) == NULL) {
+		fail_internal(r, "out of memory");
+		return;
+	}
+	while ((rc = step(r, st)) == SQLITE_ROW) {
+		if ((item = webhook_json(r, st)) == NULL) {
+			rc = -1;
+			fail_internal(r, "out of memory");
+			break;
+		}
+		json_array_append_new(items, item);
+	}
+	if (rc == -1) {
+		json_decref(items);
+		return;
+	}
+	reply(r, 200, json_pack("{s:o}", "data", items));
+}
+
+/* GET /v1/webhooks/{id}: 200, or 404 webhook_not_found. */
+static void
+h_webhook_get(struct rq *r)
+{
+	reply_one(r, STMT_WH_GET, webhook_json, KIND_WEBHOOK);
+}
+
+/* PATCH /v1/webhooks/{id}: the create checks on what is given. */
+static void
+h_webhook_update(struct rq *r)
+{
+	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
+	char		*events = NULL;
+	int64_t		 enabled, *ep = NULL;
+	int		 found;
+
+	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+		if (found == 0)
+			not_found(r, KIND_WEBHOOK, r->id);
+		return;
+	}
+	if (webhook_rules(r) == -1)
+		return;
+	if (json_is_boolean(en)) {
+		enabled = json_is_true(en);
+		ep = &enabled;
+	}
+	events = events_text(b);
+	if (exec(r, STMT_WH_UPDATE, "ssssssoi", r->id, r->org, jstr(b, "url"),
+	    events, jstr(b, "secret"), jstr(b, "description"), ep,
+	    r->now) != -1)
+		reply_one(r, STMT_WH_GET, webhook_json, KIND_WEBHOOK);
+	free(events);
+}
+
+/* DELETE /v1/webhooks/{id}: 204; it receives nothing from now on. */
+static void
+h_webhook_delete(struct rq *r)
+{
+	int	 n;
+
+	if ((n = exec(r, STMT_WH_DELETE, "ssi", r->id, r->org, r->now)) == -1)
+		return;
+	if (n == 0)
+		not_found(r, KIND_WEBHOOK, r->id);
+	else
+		reply(r, 204, json_object());
+}
+
+/*
+ * POST /v1/webhooks/{id}/test: queue one delivery of an event (default
+ * webhook.test with {"test":true}) to this webhook alone.
+ */
+static void
+h_webhook_test(struct rq *r)
+{
+	const char	*type = jstr(r->json, "event_type");
+	json_t		*payload = json_object_get(r->json, "payload");
+	sqlite3_stmt	*st;
+	int		 found, rc;
+
+	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+		if (found == 0)
+			not_found(r, KIND_WEBHOOK, r->id);
+		return;
+	}
+	if (type == NULL)
+		type = "webhook.test";
+	if (emit(r, type, json_is_object(payload) ? json_incref(payload) :
+	    json_pack("{s:b}", "test", 1), r->id) == -1)
+		return;
+	/* The event just recorded is the webhook's newest delivery. */
+	if ((st = q(r, STMT_DLV_LIST, "ss", r->id, r->org)) == NULL ||
+	    sqlite3_bind_int64(st, 10, 1) != SQLITE_OK ||
+	    (rc = step(r, st)) == -1)
+		return;
+	if (rc != SQLITE_ROW) {
+		fail_internal(r, "test delivery vanished");
+		return;
+	}
+	reply(r, 200, json_pack("{s:o,s:b,s:n,s:n,s:I}", "event_id",
+	    col_str(st, 2), "delivered", 1, "response_status",
+	    "response_time_ms", "attempted_at", (json_int_t)r->now));
+}
+
+/* GET /v1/webhooks/{id}/deliveries: a page, newest first. */
+static void
+h_webhook_deliveries(struct rq *r)
+{
+	int	 found;
+
+	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+		if (found == 0)
+			not_found(r, KIND_WEBHOOK, r->id);
+		return;
+	}
+	reply_list(r, "data", STMT_DLV_LIST, STMT_DLV_COUNT, delivery_json,
+	    "ss", r->id, r->org);
 }
 
 /* ------------------------------------------------------------------------
@@ -2584,6 +3316,20 @@ static const struct route routes[] = {
 	    R_LIST, KIND_ASMT, NULL, asmt_query },
 	{ METHOD_GET, "/v1/assessments/*", h_asmt_get,
 	    0, KIND_ASMT, NULL, NULL },
+	{ METHOD_GET, "/v1/webhooks", h_webhook_list,
+	    0, KIND_WEBHOOK, NULL, NULL },
+	{ METHOD_POST, "/v1/webhooks", h_webhook_create,
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_create_fields, NULL },
+	{ METHOD_GET, "/v1/webhooks/*", h_webhook_get,
+	    0, KIND_WEBHOOK, NULL, NULL },
+	{ METHOD_PATCH, "/v1/webhooks/*", h_webhook_update,
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_update_fields, NULL },
+	{ METHOD_DELETE, "/v1/webhooks/*", h_webhook_delete,
+	    R_WRITE, KIND_WEBHOOK, NULL, NULL },
+	{ METHOD_POST, "/v1/webhooks/*/test", h_webhook_test,
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_test_fields, NULL },
+	{ METHOD_GET, "/v1/webhooks/*/deliveries", h_webhook_deliveries,
+	    R_LIST, KIND_WEBHOOK, NULL, NULL },
 };
 
 /* ------------------------------------------------------------------------
@@ -3234,6 +3980,7 @@ static const char usage_text[] =
 "                                FastCGI server; ADDR is HOST:PORT or a\n"
 "                                unix socket path; without --listen, the\n"
 "                                socket systemd passes (LISTEN_FDS)\n"
+"  deliver [--once]              deliver pending webhook events\n"
 "  backup FILE                   consistent copy of a live database\n"
 "  check                         integrity check; exit 1 if damaged\n"
 "  --help | --version\n"
@@ -3557,6 +4304,271 @@ out:
 	return ret;
 }
 
+/* ------------------------------------------------------------------------
+ * reassess deliver: the webhook sender (4.1)
+ * ------------------------------------------------------------------------ */
+
+/* Delivery settings; the REASSESS_WEBHOOK_* environment may change them. */
+static long	webhook_timeout_ms = WEBHOOK_TIMEOUT_MS;
+static int64_t	retry_delays[WEBHOOK_ATTEMPTS - 1] = { 1, 5, 30, 120 };
+
+/* One claimed attempt, copied out of the database. */
+struct attempt {
+	char		 id[ID_LEN];		/* delivery id */
+	char		 webhook_id[ID_LEN];
+	char		 event_id[ID_LEN];
+	int		 attempt;		/* 1 .. WEBHOOK_ATTEMPTS */
+	int		 live;			/* enabled and not deleted */
+	char		*url;			/* owned */
+	char		*secret;		/* owned */
+	char		*event_type;		/* owned */
+	char		*payload;		/* owned: the exact body */
+	/* The outcome. */
+	const char	*status;		/* delivered, error, ... */
+	long		 response_status;	/* 0: none */
+	int64_t		 response_ms;		/* -1: none */
+	char		 error[512];
+};
+
+/* libcurl's write callback: the receiver's answer is not kept. */
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/*
+ * POST the attempt's payload to its URL with the contract's headers, the
+ * signature, no redirects, and the timeout; fill in the outcome.
+ */
+static void
+attempt_send(struct attempt *a)
+{
+	unsigned char		 mac[EVP_MAX_MD_SIZE];
+	unsigned int		 maclen = 0;
+	char			 sig[2 * EVP_MAX_MD_SIZE + 64], hdr[256];
+	char			 pin[512], why[512];
+	struct curl_slist	*h = NULL, *resolve = NULL;
+	curl_off_t		 us = 0;
+	CURL			*c = NULL;
+	CURLcode		 rc;
+	int			 policy;
+
+	a->response_ms = -1;
+	if ((policy = url_check(a->url, why, sizeof(why), pin,
+	    sizeof(pin))) != 0) {
+		a->status = policy == -1 ? "skipped" : "error";
+		snprintf(a->error, sizeof(a->error), "%s", why);
+		return;
+	}
+	if (HMAC(EVP_sha256(), a->secret, (int)strlen(a->secret),
+	    (const unsigned char *)a->payload, strlen(a->payload), mac,
+	    &maclen) == NULL || (c = curl_easy_init()) == NULL) {
+		a->status = "error";
+		snprintf(a->error, sizeof(a->error), "cannot set up the request");
+		goto out;
+	}
+	memcpy(sig, "Coverbase-Signature: ", 21);
+	hex(sig + 21, mac, maclen);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, sig);
+	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Id: %s", a->event_id);
+	h = curl_slist_append(h, hdr);
+	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Type: %s", a->event_type);
+	h = curl_slist_append(h, hdr);
+	h = curl_slist_append(h, "Expect:");
+	resolve = curl_slist_append(resolve, pin);
+	curl_easy_setopt(c, CURLOPT_URL, a->url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, a->payload);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)strlen(a->payload));
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	    allow_private ? "http,https" : "https");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, webhook_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "reassess/" REASSESS_VERSION);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->response_status);
+	a->response_ms = (int64_t)(us / 1000);
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		a->status = "timeout";
+		snprintf(a->error, sizeof(a->error), "no answer within %ld ms",
+		    webhook_timeout_ms);
+	} else if (rc != CURLE_OK) {
+		a->status = "error";
+		snprintf(a->error, sizeof(a->error), "%s",
+		    curl_easy_strerror(rc));
+	} else if (a->response_status >= 200 && a->response_status < 300) {
+		a->status = "delivered";
+		a->error[0] = '\0';
+	} else {
+		a->status = "error";
+		snprintf(a->error, sizeof(a->error), "the receiver answered "
+		    "HTTP %ld", a->response_status);
+	}
+out:
+	curl_slist_free_all(h);
+	curl_slist_free_all(resolve);
+	curl_easy_cleanup(c);
+	explicit_bzero(mac, sizeof(mac));
+}
+
+/* Free what attempt_claim copied. */
+static void
+attempt_free(struct attempt *a)
+{
+	free(a->url);
+	if (a->secret != NULL)
+		explicit_bzero(a->secret, strlen(a->secret));
+	free(a->secret);
+	free(a->event_type);
+	free(a->payload);
+	memset(a, 0, sizeof(*a));
+}
+
+/*
+ * Claim the next due attempt with a lease, in its own write transaction,
+ * so that several deliver processes never send one attempt twice. 1 when
+ * one was claimed into a, 0 when none is due, -1 on error.
+ */
+static int
+attempt_claim(struct rq *r, struct attempt *a)
+{
+	sqlite3_stmt	*st;
+	int		 rc, ret = -1;
+
+	memset(a, 0, sizeof(*a));
+	r->now = (int64_t)time(NULL);
+	r->status = 0;
+	if (exec(r, STMT_BEGIN_WRITE, "") == -1)
+		return -1;
+	if ((st = q(r, STMT_DLV_DUE, "i", r->now)) == NULL ||
+	    (rc = step(r, st)) == -1)
+		goto out;
+	if (rc == SQLITE_DONE) {
+		ret = 0;
+		goto out;
+	}
+	col_copy(st, 0, a->id, sizeof(a->id));
+	col_copy(st, 1, a->webhook_id, sizeof(a->webhook_id));
+	col_copy(st, 2, a->event_id, sizeof(a->event_id));
+	a->attempt = sqlite3_column_int(st, 3);
+	a->url = strdup((const char *)sqlite3_column_text(st, 4));
+	a->secret = strdup((const char *)sqlite3_column_text(st, 5));
+	a->live = sqlite3_column_int(st, 6) == 1 &&
+	    sqlite3_column_int(st, 7) == 0;
+	a->event_type = strdup((const char *)sqlite3_column_text(st, 8));
+	a->payload = strdup((const char *)sqlite3_column_text(st, 9));
+	if (a->url == NULL || a->secret == NULL || a->event_type == NULL ||
+	    a->payload == NULL)
+		goto out;
+	sqlite3_reset(st);
+	if (exec(r, STMT_DLV_LEASE, "si", a->id, r->now + WEBHOOK_LEASE) != 1)
+		goto out;
+	ret = 1;
+out:
+	conn_reset(r->conn);
+	if (ret >= 0 && exec(r, STMT_COMMIT, "") == -1)
+		ret = -1;
+	rollback(r->conn);
+	if (ret != 1)
+		attempt_free(a);
+	return ret;
+}
+
+/*
+ * Record the outcome of a sent attempt, and queue the next attempt after
+ * an error or a timeout until WEBHOOK_ATTEMPTS are spent. 0 or -1.
+ */
+static int
+attempt_record(struct rq *r, const struct attempt *a)
+{
+	char	 next[ID_LEN];
+	int64_t	 rs = a->response_status, *rsp = a->response_status ? &rs : NULL;
+	int64_t	 ms = a->response_ms, *msp = a->response_ms >= 0 ? &ms : NULL;
+	int	 ret = -1, retry;
+
+	r->now = (int64_t)time(NULL);
+	retry = (strcmp(a->status, "error") == 0 ||
+	    strcmp(a->status, "timeout") == 0) && a->attempt < WEBHOOK_ATTEMPTS;
+	if (exec(r, STMT_BEGIN_WRITE, "") == -1)
+		return -1;
+	if (exec(r, STMT_DLV_RECORD, "ssoosi", a->id, a->status, rsp, msp,
+	    a->error[0] ? a->error : NULL, r->now) == -1)
+		goto out;
+	if (retry && (new_id(next, KIND_DELIVERY) == -1 ||
+	    exec(r, STMT_DLV_RETRY, "sssdii", next, a->webhook_id, a->event_id,
+	    a->attempt + 1, r->now + retry_delays[a->attempt - 1],
+	    r->now) == -1))
+		goto out;
+	ret = exec(r, STMT_COMMIT, "") == -1 ? -1 : 0;
+out:
+	conn_reset(r->conn);
+	rollback(r->conn);
+	return ret;
+}
+
+/*
+ * reassess deliver [--once]: send due webhook attempts until SIGTERM (or,
+ * with --once, until none is due). SIGTERM is honoured between attempts.
+ */
+static int
+cmd_deliver(struct conn *c, int argc, char **argv)
+{
+	struct rq	 r;
+	struct attempt	 a;
+	int		 once = 0, n;
+
+	if (argc == 1 && strcmp(argv[0], "--once") == 0)
+		once = 1;
+	else if (argc != 0)
+		return usage();
+	if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) != 0)
+		return 1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return die("cannot initialise libcurl");
+	set_signal(SIGTERM, on_stop);
+	set_signal(SIGINT, on_stop);
+	signal(SIGPIPE, SIG_IGN);
+	while (!stopping) {
+		if ((n = attempt_claim(&r, &a)) == 0) {
+			if (once)
+				break;
+			sleep(1);	/* a signal ends it early */
+			continue;
+		}
+		if (n == -1) {
+			if (once)
+				return die("cannot read the pending deliveries");
+			sleep(1);
+			continue;
+		}
+		if (!a.live) {
+			a.status = "skipped";
+			a.response_ms = -1;
+			snprintf(a.error, sizeof(a.error),
+			    "the webhook is disabled or deleted");
+		} else
+			attempt_send(&a);
+		fprintf(stderr, "reassess: delivery %s of %s to %s: %s%s%s\n",
+		    a.id, a.event_type, a.webhook_id, a.status,
+		    a.error[0] ? ": " : "", a.error);
+		if (attempt_record(&r, &a) == -1)
+			fprintf(stderr, "reassess: cannot record delivery %s; "
+			    "it is sent again when its lease ends\n", a.id);
+		attempt_free(&a);
+	}
+	curl_global_cleanup();
+	return 0;
+}
+
 /*
  * The listening socket systemd passed (LISTEN_FDS=1 for this LISTEN_PID,
  * as fd 3), or -1 when there is none.
@@ -3646,6 +4658,26 @@ cmd_serve(struct conn *c, int argc, char **argv)
 	return rc;
 }
 
+/* REASSESS_WEBHOOK_DELAYS: "1,5,30,120", the seconds before attempts 2..5. */
+static void
+parse_delays(const char *s)
+{
+	int64_t	 d[WEBHOOK_ATTEMPTS - 1];
+	char	 buf[128], *tok, *save = NULL;
+	size_t	 n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (n == WEBHOOK_ATTEMPTS - 1 ||
+		    parse_int(tok, strlen(tok), 0, 86400, &d[n]) != PI_OK)
+			return;
+		n++;
+	}
+	if (n == WEBHOOK_ATTEMPTS - 1)
+		memcpy(retry_delays, d, sizeof(d));
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -3658,6 +4690,14 @@ main(int argc, char *argv[])
 
 	env = getenv("REASSESS_SYNC");
 	sync_normal = env != NULL && strcasecmp(env, "normal") == 0;
+	env = getenv("REASSESS_WEBHOOK_ALLOW_PRIVATE");
+	allow_private = env != NULL && strcmp(env, "1") == 0;
+	env = getenv("REASSESS_WEBHOOK_TIMEOUT_MS");
+	if (env != NULL && parse_int(env, strlen(env), 1, 600000, &ms) ==
+	    PI_OK)
+		webhook_timeout_ms = (long)ms;
+	if ((env = getenv("REASSESS_WEBHOOK_DELAYS")) != NULL)
+		parse_delays(env);
 	env = getenv("REASSESS_BUSY_TIMEOUT");
 	if (env != NULL && parse_int(env, strlen(env), 0, INT_MAX, &ms) ==
 	    PI_OK)
@@ -3704,6 +4744,8 @@ main(int argc, char *argv[])
 		rc = argc == 0 ? cmd_check(&c) : usage();
 	else if (strcmp(cmd, "backup") == 0)
 		rc = argc == 1 ? cmd_backup(&c, argv[0]) : usage();
+	else if (strcmp(cmd, "deliver") == 0)
+		rc = cmd_deliver(&c, argc, argv);
 	else if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve(&c, argc, argv);
 	else

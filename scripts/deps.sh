@@ -18,7 +18,7 @@ set -eu
 # sqlite3 for backups by hand and the tests, nginx for make run, curl and jq
 # for make run and the README's examples.
 packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
-	libsqlite3-dev libssl-dev sqlite3 curl jq"
+	libsqlite3-dev libssl-dev libcurl4-openssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
 test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi"
