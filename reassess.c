@@ -3217,7 +3217,7 @@ static void
 h_webhook_test(struct rq *r)
 {
 	const char	*type = jstr(r->json, "event_type");
-	json_t		*payload = json_object_get(r->json, "payload");
+	json_t		*payload = json_object_get(r->json, "payload"), *errs;
 	sqlite3_stmt	*st;
 	int		 found, rc;
 
@@ -3228,6 +3228,16 @@ h_webhook_test(struct rq *r)
 	}
 	if (type == NULL)
 		type = "webhook.test";
+	/* It becomes the X-Coverbase-Event-Type header: no CR, LF, spaces. */
+	if (type[0] == '\0' || strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(type)) {
+		if ((errs = json_array()) != NULL)
+			verr(errs, "body", "event_type", -1,
+			    "string_pattern_mismatch", "String should match "
+			    "pattern '^[A-Za-z0-9._-]+$'");
+		fail_validation(r, errs);
+		return;
+	}
 	if (emit(r, type, json_is_object(payload) ? json_incref(payload) :
 	    json_pack("{s:b}", "test", 1), r->id) == -1)
 		return;
