@@ -3221,11 +3221,6 @@ h_webhook_test(struct rq *r)
 	sqlite3_stmt	*st;
 	int		 found, rc;
 
-	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
-		if (found == 0)
-			not_found(r, KIND_WEBHOOK, r->id);
-		return;
-	}
 	if (type == NULL)
 		type = "webhook.test";
 	/* It becomes the X-Coverbase-Event-Type header: no CR, LF, spaces. */
@@ -3238,12 +3233,18 @@ h_webhook_test(struct rq *r)
 		fail_validation(r, errs);
 		return;
 	}
+	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+		if (found == 0)
+			not_found(r, KIND_WEBHOOK, r->id);
+		return;
+	}
 	if (emit(r, type, json_is_object(payload) ? json_incref(payload) :
 	    json_pack("{s:b}", "test", 1), r->id) == -1)
 		return;
 	/* The event just recorded is the webhook's newest delivery. */
 	if ((st = q(r, STMT_DLV_LIST, "ss", r->id, r->org)) == NULL ||
 	    sqlite3_bind_int64(st, 10, 1) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 11, 0) != SQLITE_OK ||
 	    (rc = step(r, st)) == -1)
 		return;
 	if (rc != SQLITE_ROW) {
