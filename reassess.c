@@ -1144,6 +1144,25 @@ conn_close(struct conn *c)
 	c->broken = 0;
 }
 
+/*
+ * Must c be reopened before it serves again? After a failure that said the
+ * file is unusable, or when the file was moved or deleted under it (the
+ * connection would go on writing to the old inode, and the writes would
+ * be lost with it).
+ */
+static int
+conn_stale(struct conn *c)
+{
+	int	 moved = 0;
+
+	if (c->db == NULL)
+		return 0;
+	if (c->broken)
+		return 1;
+	return sqlite3_file_control(c->db, "main", SQLITE_FCNTL_HAS_MOVED,
+	    &moved) == SQLITE_OK && moved;
+}
+
 /* Reset every statement, so that none holds a read open. */
 static void
 conn_reset(struct conn *c)
@@ -3648,6 +3667,14 @@ dispatch(struct rq *r, struct io *io)
 		}
 	}
 
+	/*
+	 * SQLite quietly opens a file it cannot write read-only. Such a
+	 * connection serves reads; a write gets a fresh connection, so that
+	 * it succeeds as soon as the file is writable again.
+	 */
+	if (conn_stale(r->conn) || ((rt->flags & R_WRITE) &&
+	    r->conn->db != NULL && sqlite3_db_readonly(r->conn->db, "main") == 1))
+		conn_close(r->conn);
 	if (r->conn->db == NULL && (rc = conn_open(r->conn,
 	    SQLITE_OPEN_READWRITE, 1, why, sizeof(why))) != 0) {
 		logr(r, "database not served: %s", why);
@@ -3658,6 +3685,15 @@ dispatch(struct rq *r, struct io *io)
 		else
 			fail(r, 503, "database_not_initialized",
 			    "The database is not initialised.");
+		return;
+	}
+	if ((rt->flags & R_WRITE) &&
+	    sqlite3_db_readonly(r->conn->db, "main") == 1) {
+		logr(r, "database unavailable: %s cannot be written",
+		    r->conn->path);
+		add_header(r, "Retry-After", "1");
+		fail(r, 503, "database_unavailable", "The database cannot be "
+		    "used right now; retry later.");
 		return;
 	}
 	if (authenticate(r, io_param(io, "HTTP_AUTHORIZATION")) == -1)
@@ -3788,8 +3824,6 @@ handle(struct conn *c, struct io *io)
 		fail_internal(&r, "no response");
 	respond(&r, io);
 	rq_free(&r);
-	if (c->broken)
-		conn_close(c);	/* the file may come back; reopen next time */
 }
 
 /* ------------------------------------------------------------------------
@@ -3940,10 +3974,12 @@ supervise(const char *dbpath, int fd, int nworkers)
 			    WIFSIGNALED(st) ? "killed by signal" :
 			    "exited with status", WIFSIGNALED(st) ?
 			    WTERMSIG(st) : WEXITSTATUS(st));
-			if (time(NULL) - born[i] < 1)
-				sleep(1);
-			pids[i] = spawn_worker(dbpath, fd);
-			born[i] = time(NULL);
+			/* One that died young is started again a second later. */
+			if (time(NULL) - born[i] >= 1) {
+				pids[i] = spawn_worker(dbpath, fd);
+				born[i] = time(NULL);
+			} else
+				born[i] = time(NULL) + 1;
 		}
 		for (alive = 0, i = 0; i < nworkers; i++)
 			alive += pids[i] > 0;
@@ -3958,7 +3994,7 @@ supervise(const char *dbpath, int fd, int nworkers)
 					    SIGTERM : SIGKILL);
 		} else {
 			for (i = 0; i < nworkers; i++)
-				if (pids[i] <= 0) {
+				if (pids[i] <= 0 && time(NULL) >= born[i]) {
 					pids[i] = spawn_worker(dbpath, fd);
 					born[i] = time(NULL);
 				}
