@@ -407,8 +407,14 @@ static const char *const stmts[STMT__MAX] = {
 	"SELECT " RSM_COLS " FROM reassessments WHERE id = ?1 AND org_id = ?2",
 	/* STMT_RSM_LIST */
 	"SELECT " RSM_COLS RSM_WHERE NEWEST_FIRST PAGE,
-	/* STMT_RSM_COUNT */
-	"SELECT count(*)" RSM_WHERE,
+	/*
+	 * STMT_RSM_COUNT: without the event and vendor filters, the total
+	 * comes from the counts the triggers of migration 3 keep.
+	 */
+	"SELECT CASE WHEN ?3 IS NULL AND ?4 IS NULL THEN"
+	" (SELECT coalesce(sum(n), 0) FROM reassessment_counts"
+	"  WHERE org_id = ?1 AND (?2 IS NULL OR status = ?2))"
+	" ELSE (SELECT count(*)" RSM_WHERE ") END",
 	/* STMT_RSM_UPDATE */
 	"UPDATE reassessments SET status = ?3, title = ?4,"
 	" assessment_plan_id = ?5, radar_event_id = ?6, updated_at = ?7"

@@ -1078,3 +1078,23 @@ same_as_unknown() {
   same_as_unknown POST "$rsm" /run
   same_as_unknown PATCH "$rsm" "" '{"title":"x"}'
 }
+
+@test "total, with and without a status filter, matches the rows after every kind of change" {
+  local v ev plan a b c s
+  v=$(mk_vendor); ev=$(mk_event "[\"$v\"]"); plan=$(mk_plan)
+  a=$(mk_rsm "$ev" "[\"$v\"]" "$plan"); b=$(mk_rsm "$ev" "[\"$v\"]" "$plan")
+  c=$(mk_rsm "$ev" "[\"$v\"]" "$plan")
+  api POST "/v1/reassessments/$a/confirm"; assert_status 200
+  api POST "/v1/reassessments/$b/run"; assert_status 200
+  api POST "/v1/reassessments/$c/dismiss"; assert_status 200
+  api POST "/v1/reassessments/$c/dismiss"; assert_error 422 reassessment_immutable
+  mk_rsm --key "$KEY_B" "$(mk_event --key "$KEY_B" "[]")" "[\"$(mk_vendor --key "$KEY_B")\"]" > /dev/null
+  api GET "/v1/reassessments?limit=1"
+  assert_json .total "$(sql "SELECT count(*) FROM reassessments WHERE org_id = '$ORG'")"
+  for s in draft confirmed run dismissed; do
+    api GET "/v1/reassessments?status=$s&limit=1"
+    assert_json .total "$(sql "SELECT count(*) FROM reassessments WHERE org_id = '$ORG' AND status = '$s'")"
+  done
+  api --key "$KEY_B" GET "/v1/reassessments?limit=1"
+  assert_json .total "$(sql "SELECT count(*) FROM reassessments WHERE org_id = '$ORG_B'")"
+}
