@@ -47,7 +47,8 @@
 #include <netdb.h>		/* getaddrinfo: the webhook URL policy */
 #include <netinet/in.h>
 
-#include <curl/curl.h>		/* webhook delivery, and URL parsing */
+#include <curl/curl.h>		/* types only: libcurl is dlopen()ed */
+#include <dlfcn.h>
 #include <fcgiapp.h>		/* FastCGI with an explicit FCGX_Request */
 #include <jansson.h>		/* JSON in and out */
 #include <openssl/crypto.h>	/* CRYPTO_memcmp: constant-time compare */
@@ -2952,6 +2953,63 @@ v4:
 }
 
 /*
+ * Split an absolute http(s) URL: scheme (lowercased), host (an IPv6
+ * literal keeps its brackets) and port (the scheme's default when none is
+ * given). -1 when it is not such a URL: no spaces or control characters,
+ * a host, a port from 1 to 65535.
+ */
+static int
+url_parse(const char *url, char *scheme, size_t ssz, char *host, size_t hsz,
+    char *port, size_t psz)
+{
+	const char	*p, *auth, *end, *at, *hend, *colon = NULL;
+	size_t		 i, n;
+	int64_t		 num;
+
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return -1;
+	if ((p = strstr(url, "://")) == NULL || (n = (size_t)(p - url)) == 0 ||
+	    n >= ssz)
+		return -1;
+	for (i = 0; i < n; i++)
+		scheme[i] = (char)tolower((unsigned char)url[i]);
+	scheme[n] = '\0';
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+		return -1;
+	auth = p + 3;
+	end = auth + strcspn(auth, "/?#");
+	for (at = auth; (p = memchr(at, '@', (size_t)(end - at))) != NULL;)
+		at = p + 1;			/* skip any user:password@ */
+	if (*at == '[') {
+		if ((hend = memchr(at, ']', (size_t)(end - at))) == NULL)
+			return -1;
+		hend++;
+		if (hend < end && *hend != ':')
+			return -1;
+		colon = hend < end ? hend : NULL;
+	} else {
+		colon = memchr(at, ':', (size_t)(end - at));
+		hend = colon != NULL ? colon : end;
+	}
+	if ((n = (size_t)(hend - at)) == 0 || n >= hsz)
+		return -1;
+	memcpy(host, at, n);
+	host[n] = '\0';
+	if (colon == NULL || colon + 1 == end) {
+		snprintf(port, psz, "%s", strcmp(scheme, "https") == 0 ?
+		    "443" : "80");
+		return 0;
+	}
+	n = (size_t)(end - colon - 1);
+	if (n >= psz)
+		return -1;
+	memcpy(port, colon + 1, n);
+	port[n] = '\0';
+	return parse_int(port, n, 1, 65535, &num) == PI_OK ? 0 : -1;
+}
+
+/*
  * May url receive webhooks? 0 if so, -1 if the policy refuses it (why
  * says why), -2 if its host does not resolve now. Every address the host
  * resolves to must pass. With pin (size pinsz), the address checked is
@@ -2963,19 +3021,14 @@ static int
 url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
-	CURLU		*u = NULL;
-	char		*scheme = NULL, *host = NULL, *port = NULL, *h;
+	char		 scheme[16], host[256], port[8], *h;
 	char		 addr[INET6_ADDRSTRLEN];
 	const char	*refused;
 	size_t		 n;
 	int		 ret = -1;
 
-	if ((u = curl_url()) == NULL ||
-	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	    CURLUE_OK) {
+	if (url_parse(url, scheme, sizeof(scheme), host, sizeof(host), port,
+	    sizeof(port)) == -1) {
 		snprintf(why, whysz, "The webhook URL is not a valid URL.");
 		goto out;
 	}
@@ -3020,10 +3073,6 @@ url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 out:
 	if (res != NULL)
 		freeaddrinfo(res);
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
 	return ret;
 }
 
@@ -3681,17 +3730,29 @@ dispatch(struct rq *r, struct io *io)
 	if (conn_stale(r->conn) || ((rt->flags & R_WRITE) &&
 	    r->conn->db != NULL && sqlite3_db_readonly(r->conn->db, "main") == 1))
 		conn_close(r->conn);
-	if (r->conn->db == NULL && (rc = conn_open(r->conn,
-	    SQLITE_OPEN_READWRITE, 1, why, sizeof(why))) != 0) {
-		logr(r, "database not served: %s", why);
-		add_header(r, "Retry-After", "1");
-		if (rc == -2)
-			fail(r, 503, "database_version_unsupported", "The "
-			    "database was made by a newer version of reassess.");
-		else
-			fail(r, 503, "database_not_initialized",
-			    "The database is not initialised.");
-		return;
+	if (r->conn->db == NULL) {
+		if ((rc = conn_open(r->conn, SQLITE_OPEN_READWRITE, 1, why,
+		    sizeof(why))) != 0) {
+			logr(r, "database not served: %s", why);
+			add_header(r, "Retry-After", "1");
+			if (rc == -2)
+				fail(r, 503, "database_version_unsupported",
+				    "The database was made by a newer version "
+				    "of reassess.");
+			else
+				fail(r, 503, "database_not_initialized",
+				    "The database is not initialised.");
+			return;
+		}
+		/*
+		 * Rationale: a CGI process closes its connection after one
+		 * request; checkpointing then, and deleting the WAL only to
+		 * make it again for the next request, would cost more than
+		 * the request. SQLite checkpoints as the WAL grows (every
+		 * 1000 pages) all the same.
+		 */
+		sqlite3_db_config(r->conn->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+		    1, NULL);
 	}
 	if ((rt->flags & R_WRITE) &&
 	    sqlite3_db_readonly(r->conn->db, "main") == 1) {
@@ -4361,6 +4422,58 @@ out:
  * reassess deliver: the webhook sender (4.1)
  * ------------------------------------------------------------------------ */
 
+/*
+ * libcurl, loaded by `reassess deliver` alone.
+ *
+ * Rationale: libcurl pulls in some thirty shared libraries (TLS, HTTP/2,
+ * LDAP, SSH, Kerberos, ...), and mapping them would cost every CGI request
+ * about 20 ms of start-up, several times the rest of the request. Only
+ * deliver speaks HTTP, so only deliver loads it, with dlopen().
+ */
+static struct {
+	CURLcode		 (*global_init)(long);
+	void			 (*global_cleanup)(void);
+	CURL			*(*easy_init)(void);
+	CURLcode		 (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode		 (*easy_perform)(CURL *);
+	CURLcode		 (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void			 (*easy_cleanup)(CURL *);
+	const char		*(*easy_strerror)(CURLcode);
+	struct curl_slist	*(*slist_append)(struct curl_slist *,
+				    const char *);
+	void			 (*slist_free_all)(struct curl_slist *);
+} lc;
+
+/* Load libcurl into lc; 0, or -1 with a message. */
+static int
+libcurl_load(void)
+{
+	void	*h;
+
+	if ((h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		die("cannot load libcurl: %s", dlerror());
+		return -1;
+	}
+#define LC(field, name) do {						\
+	if ((*(void **)&lc.field = dlsym(h, name)) == NULL) {		\
+		die("libcurl has no %s", name);				\
+		return -1;						\
+	}								\
+} while (0)
+	LC(global_init, "curl_global_init");
+	LC(global_cleanup, "curl_global_cleanup");
+	LC(easy_init, "curl_easy_init");
+	LC(easy_setopt, "curl_easy_setopt");
+	LC(easy_perform, "curl_easy_perform");
+	LC(easy_getinfo, "curl_easy_getinfo");
+	LC(easy_cleanup, "curl_easy_cleanup");
+	LC(easy_strerror, "curl_easy_strerror");
+	LC(slist_append, "curl_slist_append");
+	LC(slist_free_all, "curl_slist_free_all");
+#undef LC
+	return 0;
+}
+
 /* Delivery settings; the REASSESS_WEBHOOK_* environment may change them. */
 static long	webhook_timeout_ms = WEBHOOK_TIMEOUT_MS;
 static int64_t	retry_delays[WEBHOOK_ATTEMPTS - 1] = { 1, 5, 30, 120 };
@@ -4418,37 +4531,37 @@ attempt_send(struct attempt *a)
 	}
 	if (HMAC(EVP_sha256(), a->secret, (int)strlen(a->secret),
 	    (const unsigned char *)a->payload, strlen(a->payload), mac,
-	    &maclen) == NULL || (c = curl_easy_init()) == NULL) {
+	    &maclen) == NULL || (c = lc.easy_init()) == NULL) {
 		a->status = "error";
 		snprintf(a->error, sizeof(a->error), "cannot set up the request");
 		goto out;
 	}
 	memcpy(sig, "Coverbase-Signature: ", 21);
 	hex(sig + 21, mac, maclen);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, sig);
+	h = lc.slist_append(h, "Content-Type: application/json");
+	h = lc.slist_append(h, sig);
 	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Id: %s", a->event_id);
-	h = curl_slist_append(h, hdr);
+	h = lc.slist_append(h, hdr);
 	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Type: %s", a->event_type);
-	h = curl_slist_append(h, hdr);
-	h = curl_slist_append(h, "Expect:");
-	resolve = curl_slist_append(resolve, pin);
-	curl_easy_setopt(c, CURLOPT_URL, a->url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, a->payload);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+	h = lc.slist_append(h, hdr);
+	h = lc.slist_append(h, "Expect:");
+	resolve = lc.slist_append(resolve, pin);
+	lc.easy_setopt(c, CURLOPT_URL, a->url);
+	lc.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	lc.easy_setopt(c, CURLOPT_RESOLVE, resolve);
+	lc.easy_setopt(c, CURLOPT_POSTFIELDS, a->payload);
+	lc.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)strlen(a->payload));
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
 	    allow_private ? "http,https" : "https");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, webhook_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "reassess/" REASSESS_VERSION);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->response_status);
+	lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, webhook_timeout_ms);
+	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(c, CURLOPT_USERAGENT, "reassess/" REASSESS_VERSION);
+	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	rc = lc.easy_perform(c);
+	lc.easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->response_status);
 	a->response_ms = (int64_t)(us / 1000);
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		a->status = "timeout";
@@ -4457,7 +4570,7 @@ attempt_send(struct attempt *a)
 	} else if (rc != CURLE_OK) {
 		a->status = "error";
 		snprintf(a->error, sizeof(a->error), "%s",
-		    curl_easy_strerror(rc));
+		    lc.easy_strerror(rc));
 	} else if (a->response_status >= 200 && a->response_status < 300) {
 		a->status = "delivered";
 		a->error[0] = '\0';
@@ -4467,9 +4580,10 @@ attempt_send(struct attempt *a)
 		    "HTTP %ld", a->response_status);
 	}
 out:
-	curl_slist_free_all(h);
-	curl_slist_free_all(resolve);
-	curl_easy_cleanup(c);
+	lc.slist_free_all(h);
+	lc.slist_free_all(resolve);
+	if (c != NULL)
+		lc.easy_cleanup(c);
 	explicit_bzero(mac, sizeof(mac));
 }
 
@@ -4585,7 +4699,9 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 		return usage();
 	if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) != 0)
 		return 1;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+	if (libcurl_load() == -1)
+		return 1;
+	if (lc.global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return die("cannot initialise libcurl");
 	set_signal(SIGTERM, on_stop);
 	set_signal(SIGINT, on_stop);
@@ -4618,7 +4734,7 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 			    "it is sent again when its lease ends\n", a.id);
 		attempt_free(&a);
 	}
-	curl_global_cleanup();
+	lc.global_cleanup();
 	return 0;
 }
 
