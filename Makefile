@@ -1,9 +1,11 @@
 # reassess: one binary, ./reassess, from reassess.c with schema.sql built in.
 #
 #   make                      build ./reassess
-#   make test                 build, then run the bats suites in tests/
+#   make test                 build, then run the bats suites in tests/ twice:
+#                             as CGI, then over HTTP through nginx
 #   make run                  install what is missing, build, serve a demo on
 #                             http://127.0.0.1:8080 behind nginx
+#   make bench                the benchmark table of bench/README.md
 #   make clean
 #
 # Switches: WERROR=1 turns warnings into errors (CI);
@@ -31,14 +33,14 @@ LDLIBS   += $(PKG_LIBS) -lfcgi -lm
 
 all: reassess
 
-reassess: reassess.c schema.h
+reassess: reassess.c schema.h .build-flags
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
 # schema.sql and the numbered migrations as C strings, in order, so that
 # the binary carries its own schema; its version is their count.
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
-schema.h: schema.sql $(MIGRATIONS) scripts/embed-sql.sh
+schema.h: schema.sql $(MIGRATIONS) scripts/embed-sql.sh .build-flags
 	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) > $@
 
 # Binaries for tests/migrations.bats: this schema plus a test migration
@@ -57,13 +59,81 @@ tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-s
 	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-badmigration.h"' $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
+# The whole suite twice: each request as a CGI program, then over HTTP with
+# curl through nginx (nginx.conf.example) in front of `reassess serve`, both
+# started per file by tests/helper.bash. apache.bats and systemd.bats start
+# their own servers in either pass.
 test: reassess
-	bats tests/
+	@echo '== make test: transport cgi (each request runs ./reassess as CGI)'
+	REASSESS_TRANSPORT=cgi bats tests/
+	@echo '== make test: transport http (curl -> nginx -> reassess serve)'
+	REASSESS_TRANSPORT=http bats tests/
 
 run:
 	sh scripts/run.sh
+
+# Throughput and latency through nginx against an empty FastCGI floor, on a
+# fresh database under bench/var/ (bench/README.md; about 5 minutes).
+bench: reassess
+	bash bench/run.sh
+
+.PHONY: bench
 
 clean:
 	rm -f reassess schema.h tests/reassess-migrated tests/reassess-badmigration \
 	    tests/schema-migrated.h tests/schema-badmigration.h
 	rm -rf var
+
+# ---- Hardening: flags stamp, sanitizers, valgrind, fuzzing, lint ----------
+#
+#   make test SANITIZE=address,undefined   the suite under ASan+UBSan+LSan
+#   make valgrind              the suite (CGI) under valgrind memcheck
+#   make fuzz FUZZ_SECONDS=60  libFuzzer on the request front end (clang)
+#   make lint                  cppcheck and clang-tidy (.clang-tidy)
+
+# .build-flags holds the compile command and the list of migrations; it is
+# rewritten only when they change, so that switching SANITIZE (or CC,
+# CFLAGS), or adding or removing a migration, rebuilds.
+SQ          := '
+BUILD_FLAGS  = $(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) $(LDLIBS) $(MIGRATIONS)
+.build-flags: FORCE
+	@printf '%s\n' '$(subst $(SQ),$(SQ)\$(SQ)$(SQ),$(BUILD_FLAGS))' | \
+	    cmp -s - $@ || \
+	    printf '%s\n' '$(subst $(SQ),$(SQ)\$(SQ)$(SQ),$(BUILD_FLAGS))' > $@
+FORCE:
+
+# With SANITIZE, any sanitizer report makes the program exit non-zero (the
+# suite's helper fails a test on that); leaks are reported at exit.
+ifdef SANITIZE
+export ASAN_OPTIONS  ?= detect_leaks=1:exitcode=86:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS  ?= exitcode=86
+endif
+
+# The suite with every CGI request run under memcheck; an error or a
+# definite/indirect leak makes that request exit 99, which fails its test.
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+           --track-origins=yes
+valgrind:
+	$(MAKE) reassess SANITIZE=
+	REASSESS_TRANSPORT=cgi REASSESS_WRAP="$(VALGRIND)" bats tests/
+
+# libFuzzer: tests/fuzz/fuzz_request.c includes reassess.c and feeds each
+# input to handle(); seeds in tests/fuzz/corpus, new inputs and crash
+# reproducers under var/fuzz/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096
+FUZZ_BIN      = tests/fuzz/fuzz_request
+$(FUZZ_BIN): tests/fuzz/fuzz_request.c reassess.c schema.h
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Dmain=reassess_main \
+	    $(CPPFLAGS) -o $@ tests/fuzz/fuzz_request.c $(PKG_LIBS) -lfcgi
+fuzz-build: $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
+	mkdir -p var/fuzz/corpus
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	    -artifact_prefix=var/fuzz/ var/fuzz/corpus tests/fuzz/corpus
+
+.PHONY: valgrind fuzz fuzz-build lint FORCE

@@ -7,11 +7,14 @@
 # installs it with apt-get; otherwise prints the one `sudo apt-get install`
 # line needed and exits 1.
 #
-# Rationale for policy-rc.d: Debian's nginx packages start a system nginx on
-# port 80 as they install. We only want the binary (make run starts its own
-# nginx under var/), so while apt-get runs, a policy-rc.d that answers 101
+# Rationale for policy-rc.d: Debian's nginx and apache2 packages start a
+# system server on port 80 as they install. We only want the binaries (make
+# run and the tests start their own nginx and Apache, with private prefixes,
+# on loopback ports), so while apt-get runs, a policy-rc.d that answers 101
 # ("action forbidden") keeps every service down. An existing policy-rc.d is
-# left alone; ours is removed afterwards.
+# left alone; ours is removed afterwards. On a host booted with systemd, the
+# units of the servers we installed are also disabled, so that they do not
+# start at the next boot either.
 set -eu
 
 # Build and run: compiler, pkg-config and the libraries of the Makefile,
@@ -21,7 +24,11 @@ packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
 	libsqlite3-dev libssl-dev libcurl4-openssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
-test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi"
+# The suite: bats; cgi-fcgi (libfcgi-bin), spawn-fcgi and
+# systemd-socket-activate (systemd) as FastCGI client and launchers; apache2
+# for tests/apache.bats (mod_cgid and mod_proxy_fcgi).
+test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi systemd
+	apache2"
 
 case ${1:-} in
 '') ;;
@@ -90,6 +97,19 @@ apt-get update
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
 remove_policy
+
+# Not at boot either: the servers we just installed are only binaries here.
+if [ -d /run/systemd/system ]; then
+	for p in $missing; do
+		case $p in
+		apache2) units="apache2.service apache-htcacheclean.service" ;;
+		nginx*) units="nginx.service" ;;
+		*) continue ;;
+		esac
+		# shellcheck disable=SC2086
+		systemctl disable --now $units >/dev/null 2>&1 || :
+	done
+fi
 
 missing=$(missing_packages)
 if [ -n "$missing" ]; then

@@ -165,6 +165,13 @@ refute_sqlite_text() {
 }
 
 @test "a declared Content-Length over 1 MiB is refused without reading the body" {
+  if [ "$REASSESS_TRANSPORT" = http ]; then
+    # nginx refuses it from the header alone (client_max_body_size), with
+    # the API's 413 (nginx.conf.example's @payload_too_large).
+    api -H 'Content-Length: 2000000' POST /v1/vendors '{"name":"x"}'
+    assert_error 413 payload_too_large
+    return
+  fi
   cgi REQUEST_METHOD=POST PATH_INFO=/v1/vendors REQUEST_URI=/v1/vendors \
       QUERY_STRING= CONTENT_TYPE=application/json CONTENT_LENGTH=2000000
   assert_error 413 payload_too_large

@@ -4,7 +4,11 @@
 #   REASSESS_TRANSPORT=cgi   (default) runs ./reassess once per request as a
 #                            CGI program, with the request in its environment
 #                            and its body on standard input;
-#   REASSESS_TRANSPORT=http  sends the request with curl to $REASSESS_URL.
+#   REASSESS_TRANSPORT=http  sends the request with curl to $REASSESS_URL:
+#                            setup_db starts `reassess serve` and nginx in
+#                            front of it for each file (start_service),
+#                            unless REASSESS_URL_FIXED is set (a file that
+#                            starts its own servers and sets REASSESS_URL).
 # Tests never look at the transport; they read $code, $body and `header`.
 
 load '/usr/lib/bats/bats-support/load'
@@ -52,31 +56,53 @@ teardown_db() {
   stop_service
 }
 
+# port_free PORT: true when nothing listens on 127.0.0.1:PORT.
+port_free() {
+  ! (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# random_port: a loopback port that is free now (a server may still lose
+# the race for it: callers retry, bounded).
+random_port() {
+  local port try
+  for try in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 40000))
+    port_free "$port" && { echo "$port"; return 0; }
+  done
+  return 1
+}
+
+# wait_http URL STATUS PID: poll (bounded, 10 s) until URL answers STATUS;
+# fails at once if PID (the server) is gone.
+wait_http() {
+  local i
+  for i in $(seq 200); do
+    kill -0 "$3" 2>/dev/null || return 1
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = "$2" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 # start_service [WORKERS]: `reassess serve` on a unix socket for this
 # file's database, and nginx in front of it on a free loopback port, with
 # the configuration scripts/nginx-conf.sh derives from nginx.conf.example
 # and everything under $BATS_FILE_TMPDIR/service. Exports REASSESS_URL,
 # SERVE_PID and NGINX_PID; stop_service stops both by PID.
 start_service() {
-  local dir="$BATS_FILE_TMPDIR/service" port try i
+  local dir="$BATS_FILE_TMPDIR/service" port try
   mkdir -p "$dir/nginx"
   "$REASSESS" --db "$REASSESS_DB" serve --listen "$dir/reassess.sock" \
     --workers "${1:-2}" 2> "$dir/serve.log" 3>&- &
   SERVE_PID=$!
   for try in 1 2 3 4 5 6 7 8; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+    port=$(random_port) || continue
     "$TOP/scripts/nginx-conf.sh" "$dir/nginx" "127.0.0.1:$port" \
       "$dir/reassess.sock" > "$dir/nginx/nginx.conf"
     nginx -p "$dir/nginx" -e "$dir/nginx/error.log" \
       -c "$dir/nginx/nginx.conf" 3>&- &
     NGINX_PID=$!
-    for i in $(seq 200); do
-      kill -0 "$NGINX_PID" 2>/dev/null || break
-      [ "$(curl -s -o /dev/null -w '%{http_code}' \
-        "http://127.0.0.1:$port/v1/vendors")" = 401 ] && break 2
-      sleep 0.05
-    done
+    wait_http "http://127.0.0.1:$port/v1/vendors" 401 "$NGINX_PID" && break
     kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null
     NGINX_PID=""
   done
