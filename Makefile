@@ -73,7 +73,7 @@ run:
 	sh scripts/run.sh
 
 # Throughput and latency through nginx against an empty FastCGI floor, on a
-# fresh database under bench/var/ (bench/README.md; about 5 minutes).
+# fresh database under bench/var/ (bench/README.md; about 7 minutes).
 bench: reassess
 	bash bench/run.sh
 
