@@ -934,8 +934,8 @@ reply(struct rq *r, int status, json_t *o)
 		return;		/* an inner failure has answered already */
 	free(r->out);
 	r->out = NULL;
-	if (o != NULL)
-		r->out = json_dumps(o, JSON_COMPACT);
+	if (o != NULL)	/* 15 digits: 0.3333 stays 0.3333 (4) */
+		r->out = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	if (r->out == NULL) {
 		logr(r, "out of memory building a response");
@@ -1756,7 +1756,7 @@ emit(struct rq *r, const char *type, json_t *fields, const char *only)
 	}
 	if (new_id(eid, KIND_EVT) == -1 ||
 	    (data = json_pack("{s:s}", "event_type", type)) == NULL ||
-	    json_object_update(data, fields) == -1 ||
+	    json_object_update_missing(data, fields) == -1 ||
 	    (env = json_pack("{s:s,s:s,s:I,s:O}", "event_id", eid,
 	    "event_type", type, "occurred_at", (json_int_t)r->now, "data",
 	    data)) == NULL ||

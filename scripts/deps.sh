@@ -27,8 +27,13 @@ nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
 # The suite: bats; cgi-fcgi (libfcgi-bin), spawn-fcgi and
 # systemd-socket-activate (systemd) as FastCGI client and launchers; apache2
 # for tests/apache.bats (mod_cgid and mod_proxy_fcgi).
-test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi systemd
+test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi python3 openssl systemd
 	apache2"
+# Hardening (make lint, make fuzz, make valgrind, the sanitizer build): clang
+# with its sanitizer and libFuzzer runtimes, valgrind, cppcheck, clang-tidy;
+# libasan8 and libubsan1 for gcc's -fsanitize.
+test_packages="$test_packages clang libclang-rt-14-dev valgrind cppcheck
+	clang-tidy libasan8 libubsan1"
 
 case ${1:-} in
 '') ;;
