@@ -101,16 +101,18 @@ stops_cleanly() {
   assert_equal "$rc" 0
 }
 
-@test "the service, socket and activated service units pass systemd-analyze verify" {
+@test "the service, socket, activated service and deliver units pass systemd-analyze verify" {
   command -v systemd-analyze > /dev/null || skip "systemd-analyze is not installed"
   local dir="$BATS_TEST_TMPDIR/units" u out rc=0
   mkdir -p "$dir"
   # verify checks that ExecStart's binary exists: point it at this one.
-  for u in reassess.service reassess.socket reassess-activated.service; do
+  for u in reassess.service reassess.socket reassess-activated.service \
+           reassess-deliver.service; do
     sed "s|/usr/local/bin/reassess|$REASSESS|g" "$TOP/deploy/$u" > "$dir/$u"
   done
   out="$(cd "$dir" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify \
-    ./reassess.service ./reassess.socket ./reassess-activated.service 2>&1)" || rc=$?
+    ./reassess.service ./reassess.socket ./reassess-activated.service \
+    ./reassess-deliver.service 2>&1)" || rc=$?
   case "$out" in
     *"Failed to"*"bus"* | *"not been booted with systemd"*)
       skip "systemd-analyze verify cannot run here: $out" ;;
