@@ -1260,7 +1260,7 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
 	    sync_normal ? "NORMAL" : "FULL");
-	if ((rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL)) != SQLITE_OK) {
+	if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errmsg(c->db));
 		goto fail;
 	}
@@ -1674,7 +1674,7 @@ reply_list(struct rq *r, const char *key, enum stmt list, enum stmt count,
 	va_start(ap, fmt);
 	st = vq(r, count, fmt, ap);
 	va_end(ap);
-	if (st == NULL || (rc = step(r, st)) == -1)
+	if (st == NULL || step(r, st) == -1)
 		goto out;
 	total = sqlite3_column_int64(st, 0);
 
@@ -1801,10 +1801,9 @@ object_load(struct rq *r, enum stmt get, row_fn fn, const char *id)
 {
 	sqlite3_stmt	*st;
 	json_t		*o;
-	int		 rc;
 
 	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
-	    (rc = step(r, st)) != SQLITE_ROW)
+	    step(r, st) != SQLITE_ROW)
 		return NULL;
 	if ((o = fn(r, st)) == NULL && r->status == 0)
 		fail_internal(r, "cannot read an object");
@@ -2381,10 +2380,11 @@ alert_set_dismissed(struct rq *r, int on)
 	} else if (on && reason != NULL &&
 	    (old == NULL || strcmp(old, reason) != 0))
 		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
-		    1, at, reason, NULL, r->now);
+		    1, at, reason, (const int64_t *)NULL, r->now);
 	else if (!on && was)
-		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdoooi", r->id,
-		    r->org, 0, NULL, NULL, NULL, r->now);
+		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdosoi", r->id,
+		    r->org, 0, (const int64_t *)NULL, (const char *)NULL,
+		    (const int64_t *)NULL, r->now);
 	free(old);
 	if (rc == -1) {
 		json_decref(before);
@@ -3537,11 +3537,16 @@ path_match(const char *pattern, const char *path, const char **id,
 	return *path == '\0';
 }
 
-/* Split and percent-decode the query string into r->params. */
+/*
+ * Split and percent-decode the query string into r->params.
+ *
+ * NOLINTBEGIN(clang-analyzer-unix.Malloc): the strings move into
+ * r->params, which rq_free() frees; the analyzer does not follow them.
+ */
 static void
 parse_query(struct rq *r, const char *qs)
 {
-	char		*copy, *part, *save = NULL, *eq;
+	char		*copy, *part, *save = NULL, *eq, *name, *value;
 	struct param	*p;
 
 	if (qs == NULL || *qs == '\0' || (copy = strdup(qs)) == NULL)
@@ -3551,20 +3556,23 @@ parse_query(struct rq *r, const char *qs)
 	    part = strtok_r(NULL, "&", &save)) {
 		if ((eq = strchr(part, '=')) != NULL)
 			*eq++ = '\0';
-		p = &r->params[r->nparams];
-		p->name = strdup(part);
-		p->value = strdup(eq != NULL ? eq : "");
-		if (p->name == NULL || p->value == NULL) {
-			free(p->name);
-			free(p->value);
+		name = strdup(part);
+		value = strdup(eq != NULL ? eq : "");
+		if (name == NULL || value == NULL) {
+			free(name);
+			free(value);
 			break;
 		}
-		percent_decode(p->name, 1);
-		p->len = percent_decode(p->value, 1);
-		r->nparams++;
+		/* Both move into r->params; rq_free() frees them. */
+		p = &r->params[r->nparams++];
+		percent_decode(name, 1);
+		p->len = percent_decode(value, 1);
+		p->name = name;
+		p->value = value;
 	}
 	free(copy);
 }
+/* NOLINTEND(clang-analyzer-unix.Malloc) */
 
 /* The web server's REQUEST_ID when it is sane, else a fresh random one. */
 static void
@@ -3935,9 +3943,10 @@ handle(struct conn *c, struct io *io)
 	if (pi != NULL && *pi != '\0')
 		r.path = strdup(pi);
 	else if ((uri = io_param(io, "REQUEST_URI")) != NULL &&
-	    (r.path = strndup(uri, strcspn(uri, "?"))) != NULL)
-		percent_decode(r.path, 0);
-	else
+	    (r.path = strndup(uri, strcspn(uri, "?"))) != NULL) {
+		if (percent_decode(r.path, 0) != strlen(r.path))
+			r.path[0] = '\0';	/* a %00: no route has one; 404 */
+	} else
 		r.path = strdup("");
 	parse_query(&r, io_param(io, "QUERY_STRING"));
 	if (r.path == NULL)
@@ -4573,11 +4582,11 @@ attempt_send(struct attempt *a)
 	unsigned int		 maclen = 0;
 	char			 sig[2 * EVP_MAX_MD_SIZE + 64], hdr[256];
 	char			 pin[512], why[512];
-	struct curl_slist	*h = NULL, *resolve = NULL;
+	struct curl_slist	*h = NULL, *pins = NULL;
 	curl_off_t		 us = 0;
 	CURL			*c = NULL;
 	CURLcode		 rc;
-	int			 policy;
+	int			 policy, n;
 
 	a->response_ms = -1;
 	if ((policy = url_check(a->url, why, sizeof(why), pin,
@@ -4593,8 +4602,8 @@ attempt_send(struct attempt *a)
 		snprintf(a->error, sizeof(a->error), "cannot set up the request");
 		goto out;
 	}
-	memcpy(sig, "Coverbase-Signature: ", 21);
-	hex(sig + 21, mac, maclen);
+	n = snprintf(sig, sizeof(sig), "Coverbase-Signature: ");
+	hex(sig + n, mac, maclen);
 	h = lc.slist_append(h, "Content-Type: application/json");
 	h = lc.slist_append(h, sig);
 	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Id: %s", a->event_id);
@@ -4602,10 +4611,10 @@ attempt_send(struct attempt *a)
 	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Type: %s", a->event_type);
 	h = lc.slist_append(h, hdr);
 	h = lc.slist_append(h, "Expect:");
-	resolve = lc.slist_append(resolve, pin);
+	pins = lc.slist_append(pins, pin);
 	lc.easy_setopt(c, CURLOPT_URL, a->url);
 	lc.easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	lc.easy_setopt(c, CURLOPT_RESOLVE, resolve);
+	lc.easy_setopt(c, CURLOPT_RESOLVE, pins);
 	lc.easy_setopt(c, CURLOPT_POSTFIELDS, a->payload);
 	lc.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)strlen(a->payload));
@@ -4638,7 +4647,7 @@ attempt_send(struct attempt *a)
 	}
 out:
 	lc.slist_free_all(h);
-	lc.slist_free_all(resolve);
+	lc.slist_free_all(pins);
 	if (c != NULL)
 		lc.easy_cleanup(c);
 	explicit_bzero(mac, sizeof(mac));
