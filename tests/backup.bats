@@ -9,8 +9,6 @@ load helper
 setup_file() {
   setup_db
   stop_service        # setup_db's own service, if any: this file wants its own
-  # In a || list, so that errexit does not stop start_service at its
-  # `wait` for an nginx that could not bind its port: it tries another.
   start_service 3 || return 1
   REASSESS_TRANSPORT=http
   export REASSESS_TRANSPORT
@@ -24,21 +22,6 @@ teardown() {
     wait "$p" 2>/dev/null || true
   done
   COPY_PIDS=""
-}
-
-# jl ID...: a JSON list of the given strings.
-jl() {
-  local IFS=, x
-  local -a a=()
-  for x in "$@"; do a+=("\"$x\""); done
-  printf '[%s]' "${a[*]}"
-}
-
-# post PATH BODY: one POST through nginx; status in $pc, body in file $pb.
-post() {
-  pc=$(curl -sS -m 10 -X POST -H "Authorization: Bearer $KEY" -H 'Expect:' \
-    -H 'Content-Type: application/json' --data-binary "$2" -o "$pb" \
-    -w '%{http_code}' "$REASSESS_URL$1" 2>/dev/null) || pc=000
 }
 
 # writer DIR N: at most 200 rounds, until DIR/stop appears, of: create a

@@ -15,8 +15,6 @@ load helper
 setup_file() {
   setup_db
   stop_service        # setup_db's own service, if any: this file wants its own
-  # In a || list, so that errexit does not stop start_service at its
-  # `wait` for an nginx that could not bind its port: it tries another.
   start_service 2 || return 1
   SOCK="$BATS_FILE_TMPDIR/service/reassess.sock"
   LOG="$BATS_FILE_TMPDIR/service/serve.log"

@@ -10,21 +10,11 @@ load helper
 setup_file() {
   setup_db
   stop_service        # setup_db's own service, if any: this file wants 4 workers
-  # In a || list, so that errexit does not stop start_service at its
-  # `wait` for an nginx that could not bind its port: it tries another.
   start_service 4 || return 1
   REASSESS_TRANSPORT=http
   export REASSESS_TRANSPORT
 }
 teardown_file() { teardown_db; }
-
-# jl ID...: a JSON list of the given strings.
-jl() {
-  local IFS=, x
-  local -a a=()
-  for x in "$@"; do a+=("\"$x\""); done
-  printf '[%s]' "${a[*]}"
-}
 
 # fire N DIR METHOD PATH: N curl clients at once, each sending METHOD PATH
 # with the body in DIR/in.I when that file exists. They start together: each

@@ -10,30 +10,11 @@ load helper
 setup_file() {
   setup_db
   stop_service        # setup_db's own service, if any: this file wants 4 workers
-  # In a || list, so that errexit does not stop start_service at its
-  # `wait` for an nginx that could not bind its port: it tries another.
   start_service 4 || return 1
   REASSESS_TRANSPORT=http
   export REASSESS_TRANSPORT
 }
 teardown_file() { teardown_db; }
-
-# jl ID...: a JSON list of the given strings.
-jl() {
-  local IFS=, x
-  local -a a=()
-  for x in "$@"; do a+=("\"$x\""); done
-  printf '[%s]' "${a[*]}"
-}
-
-# post PATH BODY: one POST through nginx; the status in $pc, the body in
-# the file $pb. A request that gets no answer (its worker was killed) is
-# status 000; curl gives up after 10 s.
-post() {
-  pc=$(curl -sS -m 10 -X POST -H "Authorization: Bearer $KEY" -H 'Expect:' \
-    -H 'Content-Type: application/json' --data-binary "$2" -o "$pb" \
-    -w '%{http_code}' "$REASSESS_URL$1" 2>/dev/null) || pc=000
-}
 
 # client DIR N: at most N rounds, until DIR/stop appears, of: create a
 # reassessment of three vendors with a plan, opt the third out, add a

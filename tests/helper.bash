@@ -103,7 +103,7 @@ start_service() {
       -c "$dir/nginx/nginx.conf" 3>&- &
     NGINX_PID=$!
     wait_http "http://127.0.0.1:$port/v1/vendors" 401 "$NGINX_PID" && break
-    kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null
+    kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true
     NGINX_PID=""
   done
   if [ -z "${NGINX_PID:-}" ]; then
@@ -373,3 +373,20 @@ assert_hidden() {
 
 # ids: the ids of the last list response, comma-separated, in order.
 ids() { json '[.items[].id] | join(",")'; }
+
+# jl ID...: a JSON list of the given strings.
+jl() {
+  local IFS=, x
+  local -a a=()
+  for x in "$@"; do a+=("\"$x\""); done
+  printf '[%s]' "${a[*]}"
+}
+
+# post PATH BODY: one POST with curl to $REASSESS_URL with org A's key; the
+# status in $pc, the body in the file $pb. No answer (a killed worker) is
+# status 000; curl gives up after 10 s.
+post() {
+  pc=$(curl -sS -m 10 -X POST -H "Authorization: Bearer $KEY" -H 'Expect:' \
+    -H 'Content-Type: application/json' --data-binary "$2" -o "$pb" \
+    -w '%{http_code}' "$REASSESS_URL$1" 2>/dev/null) || pc=000
+}

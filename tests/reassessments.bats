@@ -13,14 +13,6 @@ teardown_file() { teardown_db; }
 # A well-formed reassessment id that no org has.
 UNKNOWN_RSM=cbrsm_0123456789abcdef0123456789abcdef
 
-# jl ID...: a JSON list of the given strings.
-jl() {
-  local IFS=, x
-  local -a a=()
-  for x in "$@"; do a+=("\"$x\""); done
-  printf '[%s]' "${a[*]}"
-}
-
 # alert_of EVENT VENDOR: the id of the alert the event made for the vendor.
 alert_of() {
   sql "SELECT id FROM radar_alerts WHERE event_id = '$1' AND vendor_id = '$2'"
