@@ -19,8 +19,10 @@ REASSESS="${REASSESS:-$TOP/reassess}"
 REASSESS_TRANSPORT="${REASSESS_TRANSPORT:-cgi}"
 
 # cli ARGS...: the admin command line against the suite's database.
+# REASSESS_WRAP (make valgrind) runs it, each CGI request and the service
+# of start_service under a wrapper command.
 cli() {
-  "$REASSESS" --db "$REASSESS_DB" "$@"
+  ${REASSESS_WRAP:-} "$REASSESS" --db "$REASSESS_DB" "$@"
 }
 
 # sql QUERY: read the suite's database directly (for state assertions).
@@ -92,8 +94,8 @@ wait_http() {
 start_service() {
   local dir="$BATS_FILE_TMPDIR/service" port try
   mkdir -p "$dir/nginx"
-  "$REASSESS" --db "$REASSESS_DB" serve --listen "$dir/reassess.sock" \
-    --workers "${1:-2}" 2> "$dir/serve.log" 3>&- &
+  ${REASSESS_WRAP:-} "$REASSESS" --db "$REASSESS_DB" serve \
+    --listen "$dir/reassess.sock" --workers "${1:-2}" 2> "$dir/serve.log" 3>&- &
   SERVE_PID=$!
   for try in 1 2 3 4 5 6 7 8; do
     port=$(random_port) || continue
