@@ -698,6 +698,42 @@ struct route {
 #define R_LIST		0x04	/* paged: limit and offset */
 #define R_IDEMPOTENT	0x08	/* honours Idempotency-Key (1.6) */
 
+/*
+ * A growing text buffer, for responses written straight from rows. After
+ * a failed allocation it stays failed (p freed and NULL, oom set) and later
+ * writes do nothing, so a writer checks once, at the end.
+ */
+struct buf {
+	char			*p;	/* the text, NUL-terminated, or NULL */
+	size_t			 len;	/* bytes in p, without the NUL */
+	size_t			 cap;	/* bytes allocated at p */
+	int			 oom;	/* an allocation failed */
+};
+
+/* How one field of an object is written from a row (obj_write). */
+enum otype {
+	O_STR,		/* column col: text, or null */
+	O_INT,		/* column col: integer, or null */
+	O_BOOL,		/* column col: 0 or 1 */
+	O_JSON,		/* column col: stored JSON text ([] if unreadable) */
+	O_NULL,		/* always null: a Coverbase field reassess does not keep */
+	O_EMPTY,	/* always [] */
+	O_ZERO,		/* always 0 */
+	O_IDS,		/* stmt, bound to the row's id: its first column, a list */
+	O_ROWS,		/* stmt, bound to the row's id: its rows as sub, a list */
+	O_RATE		/* columns col (tried), col + 1 (succeeded): a ratio to 4
+			   places, or null when nothing was tried */
+};
+
+/* One field of an object: a table of these, ended by a NULL name. */
+struct ofield {
+	const char		*name;	/* the key, in the contract's order */
+	enum otype		 type;
+	int			 col;	/* the column, for the types that read one */
+	enum stmt		 stmt;	/* O_IDS, O_ROWS: the statement */
+	const struct ofield	*sub;	/* O_ROWS: the fields of each row */
+};
+
 /* A reassessment row, as the handlers that change one read it. */
 struct rsm {
 	char			 id[ID_LEN];
@@ -923,6 +959,134 @@ add_header(struct rq *r, const char *name, const char *value)
 		r->hdrlen += (size_t)n;
 }
 
+/* Mark b failed, freeing its text. */
+static void
+buf_fail(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+	b->oom = 1;
+}
+
+/* Append n bytes at s to b. */
+static void
+buf_add(struct buf *b, const char *s, size_t n)
+{
+	size_t	 need, cap;
+	char	*p;
+
+	if (b->oom)
+		return;
+	if (n > SIZE_MAX / 4 - b->len)
+		goto oom;
+	need = b->len + n + 1;		/* with the NUL */
+	if (need > b->cap) {
+		for (cap = b->cap > 0 ? b->cap : 1024; cap < need; cap *= 2)
+			continue;
+		if ((p = realloc(b->p, cap)) == NULL)
+			goto oom;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return;
+oom:
+	buf_fail(b);
+}
+
+/* Append the string s to b. */
+static void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* Append v in decimal to b. */
+static void
+buf_int(struct buf *b, int64_t v)
+{
+	char	 s[24];
+	int	 n;
+
+	n = snprintf(s, sizeof(s), "%" PRId64, v);
+	buf_add(b, s, (size_t)n);
+}
+
+/*
+ * Bytes in the UTF-8 sequence at s (n > 0 bytes left), or 0 when it is not
+ * one that jansson accepts: no overlong forms, no surrogates, nothing past
+ * U+10FFFF.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	uint32_t	 c;
+	size_t		 len, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] < 0xC2 || s[0] > 0xF4)
+		return 0;
+	len = s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+	if (len > n)
+		return 0;
+	c = s[0] & (0x7F >> len);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3F);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+/*
+ * Append s (n bytes) as a JSON string, escaped as json_dumps escapes it;
+ * null when s is NULL or not valid UTF-8 (as json_stringn refuses it).
+ */
+static void
+buf_str(struct buf *b, const char *s, size_t n)
+{
+	static const char	 digits[] = "0123456789ABCDEF";
+	const unsigned char	*u = (const unsigned char *)s;
+	char			 esc[6] = { '\\', 'u', '0', '0' };
+	size_t			 i, k, from;
+
+	for (i = 0; s != NULL && i < n; i += k)
+		if ((k = utf8_seq(u + i, n - i)) == 0)
+			s = NULL;
+	if (s == NULL) {
+		buf_puts(b, "null");
+		return;
+	}
+	buf_add(b, "\"", 1);
+	for (i = from = 0; i < n; i++) {
+		if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')
+			continue;
+		buf_add(b, s + from, i - from);
+		from = i + 1;
+		switch (u[i]) {
+		case '"':  buf_add(b, "\\\"", 2); break;
+		case '\\': buf_add(b, "\\\\", 2); break;
+		case '\b': buf_add(b, "\\b", 2); break;
+		case '\f': buf_add(b, "\\f", 2); break;
+		case '\n': buf_add(b, "\\n", 2); break;
+		case '\r': buf_add(b, "\\r", 2); break;
+		case '\t': buf_add(b, "\\t", 2); break;
+		default:
+			esc[4] = digits[u[i] >> 4];
+			esc[5] = digits[u[i] & 0xF];
+			buf_add(b, esc, sizeof(esc));
+		}
+	}
+	buf_add(b, s + from, n - from);
+	buf_add(b, "\"", 1);
+}
+
 /*
  * Set the response: status and the JSON value o, whose reference this
  * takes. A NULL o (out of memory upstream) becomes a 500.
@@ -944,6 +1108,20 @@ reply(struct rq *r, int status, json_t *o)
 		status = 500;
 	}
 	r->status = status;
+}
+
+/* Set the response: status and the JSON text in b, which this takes. */
+static void
+reply_buf(struct rq *r, int status, struct buf *b)
+{
+	if (b->oom) {
+		reply(r, status, NULL);
+		return;
+	}
+	free(r->out);
+	r->out = b->p;
+	r->status = status;
+	memset(b, 0, sizeof(*b));
 }
 
 /*
@@ -1464,33 +1642,6 @@ col_str(sqlite3_stmt *st, int i)
 	return s != NULL ? s : json_null();
 }
 
-/* Column i as a JSON integer, or null. */
-static json_t *
-col_int(sqlite3_stmt *st, int i)
-{
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return json_null();
-	return json_integer(sqlite3_column_int64(st, i));
-}
-
-/* Column i (0 or 1) as a JSON boolean. */
-static json_t *
-col_bool(sqlite3_stmt *st, int i)
-{
-	return json_boolean(sqlite3_column_int(st, i));
-}
-
-/* Column i, a stored JSON array, as JSON ([] if unreadable). */
-static json_t *
-col_json(sqlite3_stmt *st, int i)
-{
-	json_t	*v;
-
-	v = json_loadb((const char *)sqlite3_column_blob(st, i),
-	    (size_t)sqlite3_column_bytes(st, i), 0, NULL);
-	return v != NULL ? v : json_array();
-}
-
 /* Column i copied into buf (size sz), "" for NULL. */
 static void
 col_copy(sqlite3_stmt *st, int i, char *buf, size_t sz)
@@ -1500,176 +1651,324 @@ col_copy(sqlite3_stmt *st, int i, char *buf, size_t sz)
 	snprintf(buf, sz, "%s", s != NULL ? s : "");
 }
 
-/* The ids a statement's first column lists, as a JSON array; NULL on error. */
-static json_t *
-id_list(struct rq *r, enum stmt s, const char *id)
-{
-	sqlite3_stmt	*st;
-	json_t		*a;
-	int		 rc;
-
-	if ((st = q(r, s, "s", id)) == NULL || (a = json_array()) == NULL)
-		return NULL;
-	while ((rc = step(r, st)) == SQLITE_ROW)
-		json_array_append_new(a, col_str(st, 0));
-	if (rc == -1) {
-		json_decref(a);
-		return NULL;
-	}
-	return a;
-}
-
 /* ------------------------------------------------------------------------
- * Objects: one reader per column list, in the contract's field order
+ * Objects: a field table per column list, in the contract's field order;
+ * obj_write() writes a row as its table says
  * ------------------------------------------------------------------------ */
 
 /* VENDOR_COLS -> vendor object (3.1). */
-static json_t *
-vendor_json(struct rq *r, sqlite3_stmt *st)
-{
-	(void)r;
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-	    "id", col_str(st, 0), "external_id", col_str(st, 1),
-	    "name", col_str(st, 2), "website", col_str(st, 3),
-	    "description", col_str(st, 4), "hq_location", col_str(st, 5),
-	    "use_case", col_str(st, 6), "created_at", col_int(st, 7),
-	    "updated_at", col_int(st, 8));
-}
+static const struct ofield vendor_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "external_id", O_STR, 1, 0, NULL },
+	{ "name", O_STR, 2, 0, NULL },
+	{ "website", O_STR, 3, 0, NULL },
+	{ "description", O_STR, 4, 0, NULL },
+	{ "hq_location", O_STR, 5, 0, NULL },
+	{ "use_case", O_STR, 6, 0, NULL },
+	{ "created_at", O_INT, 7, 0, NULL },
+	{ "updated_at", O_INT, 8, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /* EVENT_COLS -> radar event object (3.2), with its vendor ids. */
-static json_t *
-event_json(struct rq *r, sqlite3_stmt *st)
-{
-	json_t	*vendors;
-	char	 id[ID_LEN];
-
-	col_copy(st, 0, id, sizeof(id));
-	if ((vendors = id_list(r, STMT_EVENT_VENDORS, id)) == NULL)
-		return NULL;
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-	    "id", col_str(st, 0), "name", col_str(st, 1),
-	    "summary", col_str(st, 2), "primary_impact_type", col_str(st, 3),
-	    "secondary_impact_types", col_json(st, 4), "vendor_ids", vendors,
-	    "occurred_at", col_int(st, 5), "is_archived", col_bool(st, 6),
-	    "created_at", col_int(st, 7), "updated_at", col_int(st, 8));
-}
+static const struct ofield event_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "name", O_STR, 1, 0, NULL },
+	{ "summary", O_STR, 2, 0, NULL },
+	{ "primary_impact_type", O_STR, 3, 0, NULL },
+	{ "secondary_impact_types", O_JSON, 4, 0, NULL },
+	{ "vendor_ids", O_IDS, 0, STMT_EVENT_VENDORS, NULL },
+	{ "occurred_at", O_INT, 5, 0, NULL },
+	{ "is_archived", O_BOOL, 6, 0, NULL },
+	{ "created_at", O_INT, 7, 0, NULL },
+	{ "updated_at", O_INT, 8, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /* ALERT_COLS -> radar alert object (3.2). */
-static json_t *
-alert_json(struct rq *r, sqlite3_stmt *st)
-{
-	(void)r;
-	return json_pack("{s:o,s:o,s:n,s:n,s:n,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
-	    "s:o,s:o,s:o,s:o}",
-	    "id", col_str(st, 0), "vendor_id", col_str(st, 1),
-	    "detector_id", "source_id", "data_id",
-	    "event_id", col_str(st, 2), "summary", col_str(st, 3),
-	    "severity", col_str(st, 4), "confidence", col_str(st, 5),
-	    "should_alert", col_bool(st, 6), "is_dismissed", col_bool(st, 7),
-	    "dismiss_reason", col_str(st, 8), "dismissed_at", col_int(st, 9),
-	    "is_archived", col_bool(st, 10), "created_at", col_int(st, 11),
-	    "updated_at", col_int(st, 12));
-}
+static const struct ofield alert_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "vendor_id", O_STR, 1, 0, NULL },
+	{ "detector_id", O_NULL, 0, 0, NULL },
+	{ "source_id", O_NULL, 0, 0, NULL },
+	{ "data_id", O_NULL, 0, 0, NULL },
+	{ "event_id", O_STR, 2, 0, NULL },
+	{ "summary", O_STR, 3, 0, NULL },
+	{ "severity", O_STR, 4, 0, NULL },
+	{ "confidence", O_STR, 5, 0, NULL },
+	{ "should_alert", O_BOOL, 6, 0, NULL },
+	{ "is_dismissed", O_BOOL, 7, 0, NULL },
+	{ "dismiss_reason", O_STR, 8, 0, NULL },
+	{ "dismissed_at", O_INT, 9, 0, NULL },
+	{ "is_archived", O_BOOL, 10, 0, NULL },
+	{ "created_at", O_INT, 11, 0, NULL },
+	{ "updated_at", O_INT, 12, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /* PLAN_COLS -> assessment plan object (3.3). */
-static json_t *
-plan_json(struct rq *r, sqlite3_stmt *st)
-{
-	(void)r;
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}",
-	    "id", col_str(st, 0), "name", col_str(st, 1),
-	    "description", col_str(st, 2), "control_set_ids", col_json(st, 3),
-	    "created_at", col_int(st, 4), "updated_at", col_int(st, 5));
-}
+static const struct ofield plan_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "name", O_STR, 1, 0, NULL },
+	{ "description", O_STR, 2, 0, NULL },
+	{ "control_set_ids", O_JSON, 3, 0, NULL },
+	{ "created_at", O_INT, 4, 0, NULL },
+	{ "updated_at", O_INT, 5, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /* ASMT_COLS -> assessment object (3.4). */
-static json_t *
-asmt_json(struct rq *r, sqlite3_stmt *st)
-{
-	(void)r;
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:[],s:n,s:n,s:i,s:n,s:o,s:o,"
-	    "s:o,s:o}",
-	    "id", col_str(st, 0), "vendor_id", col_str(st, 1),
-	    "name", col_str(st, 2), "status", col_str(st, 3),
-	    "control_set_ids", col_json(st, 4), "service_ids",
-	    "assignee_id", "score_percent", "findings_count", 0,
-	    "initiated_at", "assessment_plan_id", col_str(st, 5),
-	    "reassessment_id", col_str(st, 6), "created_at", col_int(st, 7),
-	    "updated_at", col_int(st, 8));
-}
+static const struct ofield asmt_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "vendor_id", O_STR, 1, 0, NULL },
+	{ "name", O_STR, 2, 0, NULL },
+	{ "status", O_STR, 3, 0, NULL },
+	{ "control_set_ids", O_JSON, 4, 0, NULL },
+	{ "service_ids", O_EMPTY, 0, 0, NULL },
+	{ "assignee_id", O_NULL, 0, 0, NULL },
+	{ "score_percent", O_NULL, 0, 0, NULL },
+	{ "findings_count", O_ZERO, 0, 0, NULL },
+	{ "initiated_at", O_NULL, 0, 0, NULL },
+	{ "assessment_plan_id", O_STR, 5, 0, NULL },
+	{ "reassessment_id", O_STR, 6, 0, NULL },
+	{ "created_at", O_INT, 7, 0, NULL },
+	{ "updated_at", O_INT, 8, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/* STMT_RSM_VENDORS -> a reassessment's vendor entry (2). */
+static const struct ofield rsm_vendor_obj[] = {
+	{ "vendor_id", O_STR, 0, 0, NULL },
+	{ "source", O_STR, 1, 0, NULL },
+	{ "included", O_BOOL, 2, 0, NULL },
+	{ "assessment_id", O_STR, 3, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /* RSM_COLS -> reassessment object (2), with alert ids and vendor entries. */
-static json_t *
-rsm_json(struct rq *r, sqlite3_stmt *st)
+static const struct ofield rsm_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "status", O_STR, 1, 0, NULL },
+	{ "title", O_STR, 2, 0, NULL },
+	{ "assessment_plan_id", O_STR, 3, 0, NULL },
+	{ "radar_event_id", O_STR, 4, 0, NULL },
+	{ "alert_ids", O_IDS, 0, STMT_RSM_ALERTS, NULL },
+	{ "vendors", O_ROWS, 0, STMT_RSM_VENDORS, rsm_vendor_obj },
+	{ "created_at", O_INT, 5, 0, NULL },
+	{ "updated_at", O_INT, 6, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/* Column i as a JSON string, or null. */
+static void
+buf_col_str(struct buf *b, sqlite3_stmt *st, int i)
 {
-	sqlite3_stmt	*vs;
-	json_t		*alerts = NULL, *vendors = NULL, *o = NULL;
-	char		 id[ID_LEN];
-	int		 rc;
+	const char	*s = (const char *)sqlite3_column_text(st, i);
+
+	buf_str(b, s, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/*
+ * Column i, stored JSON text, as json_dumps gives it in a response (so a
+ * stored real reads as it did before it was stored); [] if unreadable.
+ */
+static void
+buf_col_json(struct buf *b, sqlite3_stmt *st, int i)
+{
+	json_t	*v;
+	char	*s = NULL;
+
+	v = json_loadb((const char *)sqlite3_column_blob(st, i),
+	    (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+	if (v != NULL)
+		s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	if (s == NULL && v != NULL)
+		buf_fail(b);	/* jansson's allocation failed, not the data */
+	else
+		buf_puts(b, s != NULL ? s : "[]");
+	free(s);
+	json_decref(v);
+}
+
+/* Columns i (tried) and i + 1 (succeeded) as a ratio to 4 places, or null. */
+static void
+buf_col_rate(struct buf *b, sqlite3_stmt *st, int i)
+{
+	int64_t	 tried = sqlite3_column_int64(st, i);
+	int64_t	 ok = sqlite3_column_int64(st, i + 1);
+	char	 s[40];
+	int	 n;
+
+	if (tried <= 0) {
+		buf_puts(b, "null");
+		return;
+	}
+	/* As jansson writes a real: 15 significant digits, never bare. */
+	n = snprintf(s, sizeof(s) - 2, "%.15g",
+	    floor((double)ok / (double)tried * 10000 + 0.5) / 10000);
+	if (strpbrk(s, ".e") == NULL) {
+		memcpy(s + n, ".0", 3);
+		n += 2;
+	}
+	buf_add(b, s, (size_t)n);
+}
+
+static int	rows_write(struct rq *, struct buf *, sqlite3_stmt *,
+		    const struct ofield *);
+
+/*
+ * Write the object of the current row of st, field by field as fields
+ * says, to b. 0, or -1 with the response set (a failed sub-statement).
+ * Rationale: responses are written straight from the rows, not built as a
+ * jansson tree and dumped; on a GET that halves the instructions. The one
+ * table per object is also what object_tree() parses for field_diffs.
+ */
+static int
+obj_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
+    const struct ofield *fields)
+{
+	const struct ofield	*f;
+	sqlite3_stmt		*sub;
+	char			 id[ID_LEN];
 
 	col_copy(st, 0, id, sizeof(id));
-	if ((alerts = id_list(r, STMT_RSM_ALERTS, id)) == NULL)
-		goto out;
-	if ((vs = q(r, STMT_RSM_VENDORS, "s", id)) == NULL ||
-	    (vendors = json_array()) == NULL)
-		goto out;
-	while ((rc = step(r, vs)) == SQLITE_ROW)
-		json_array_append_new(vendors, json_pack("{s:o,s:o,s:o,s:o}",
-		    "vendor_id", col_str(vs, 0), "source", col_str(vs, 1),
-		    "included", col_bool(vs, 2),
-		    "assessment_id", col_str(vs, 3)));
+	for (f = fields; f->name != NULL; f++) {
+		buf_puts(b, f == fields ? "{\"" : ",\"");
+		buf_puts(b, f->name);
+		buf_add(b, "\":", 2);
+		switch (f->type) {
+		case O_STR:
+			buf_col_str(b, st, f->col);
+			break;
+		case O_INT:
+			if (sqlite3_column_type(st, f->col) == SQLITE_NULL)
+				buf_puts(b, "null");
+			else
+				buf_int(b, sqlite3_column_int64(st, f->col));
+			break;
+		case O_BOOL:
+			buf_puts(b, sqlite3_column_int(st, f->col) ?
+			    "true" : "false");
+			break;
+		case O_JSON:
+			buf_col_json(b, st, f->col);
+			break;
+		case O_NULL:
+			buf_puts(b, "null");
+			break;
+		case O_EMPTY:
+			buf_puts(b, "[]");
+			break;
+		case O_ZERO:
+			buf_puts(b, "0");
+			break;
+		case O_IDS:
+		case O_ROWS:
+			if ((sub = q(r, f->stmt, "s", id)) == NULL ||
+			    rows_write(r, b, sub, f->sub) == -1)
+				return -1;
+			break;
+		case O_RATE:
+			buf_col_rate(b, st, f->col);
+			break;
+		}
+	}
+	buf_add(b, "}", 1);
+	return 0;
+}
+
+/*
+ * Write the remaining rows of st to b as a JSON list: each an object as
+ * fields says, or, with fields NULL, the first column as a string. 0, or
+ * -1 with the response set.
+ */
+static int
+rows_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
+    const struct ofield *fields)
+{
+	int	 rc, n;
+
+	buf_add(b, "[", 1);
+	for (n = 0; (rc = step(r, st)) == SQLITE_ROW; n++) {
+		if (n > 0)
+			buf_add(b, ",", 1);
+		if (fields == NULL)
+			buf_col_str(b, st, 0);
+		else if (obj_write(r, b, st, fields) == -1)
+			return -1;
+	}
 	if (rc == -1)
-		goto out;
-	o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-	    "id", col_str(st, 0), "status", col_str(st, 1),
-	    "title", col_str(st, 2), "assessment_plan_id", col_str(st, 3),
-	    "radar_event_id", col_str(st, 4), "alert_ids", alerts,
-	    "vendors", vendors, "created_at", col_int(st, 5),
-	    "updated_at", col_int(st, 6));
-	alerts = vendors = NULL;
-out:
-	json_decref(alerts);
-	json_decref(vendors);
+		return -1;
+	buf_add(b, "]", 1);
+	return 0;
+}
+
+/*
+ * The object of the current row of st as a jansson tree, for field_diffs
+ * and events; NULL with the response set on error.
+ */
+static json_t *
+object_tree(struct rq *r, sqlite3_stmt *st, const struct ofield *fields)
+{
+	struct buf	 b = { NULL, 0, 0, 0 };
+	json_t		*o = NULL;
+
+	if (obj_write(r, &b, st, fields) == 0 && !b.oom)
+		o = json_loadb(b.p, b.len, JSON_ALLOW_NUL, NULL);
+	free(b.p);
+	if (o == NULL && r->status == 0)
+		fail_internal(r, "cannot read an object");
 	return o;
 }
 
-typedef json_t *(*row_fn)(struct rq *, sqlite3_stmt *);
-
 /*
- * Reply 200 with the object that the statement get (bound to r->id and the
- * key's org) finds, read by fn; 404 of kind k when there is none.
+ * Reply status with the object that the statement get (bound to id and
+ * the key's org) finds; 404 of kind k when there is none, or 500 when k is
+ * KIND__MAX (an object this request has just made).
  */
 static void
-reply_one(struct rq *r, enum stmt get, row_fn fn, enum kind k)
+reply_object(struct rq *r, int status, enum stmt get,
+    const struct ofield *fields, const char *id, enum kind k)
 {
+	struct buf	 b = { NULL, 0, 0, 0 };
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if ((st = q(r, get, "ss", r->id, r->org)) == NULL ||
+	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
 	    (rc = step(r, st)) == -1)
 		return;
-	if (rc == SQLITE_DONE) {
-		not_found(r, k, r->id);
-		return;
-	}
-	reply(r, 200, fn(r, st));
+	if (rc == SQLITE_DONE && k == KIND__MAX)
+		fail_internal(r, "object vanished inside its transaction");
+	else if (rc == SQLITE_DONE)
+		not_found(r, k, id);
+	else if (obj_write(r, &b, st, fields) == 0)
+		reply_buf(r, status, &b);
+	free(b.p);
+}
+
+/* Reply 200 with the object r->id, or 404 of kind k. */
+static void
+reply_one(struct rq *r, enum stmt get, const struct ofield *fields,
+    enum kind k)
+{
+	reply_object(r, 200, get, fields, r->id, k);
 }
 
 /*
  * Reply with a page (1.5): {key,"total","limit","offset"}, where key is
- * "items" (or "data" for webhook deliveries). The filter
- * arguments (fmt as for q(), bound from ?1) go to both the count and the
- * list statement; the page's limit and offset are ?10 and ?11.
+ * "items" (or "data" for webhook deliveries), each item written as fields
+ * says. The filter arguments (fmt as for q(), bound from ?1) go to both
+ * the count and the list statement; the page's limit and offset are ?10
+ * and ?11.
  */
 static void
 reply_list(struct rq *r, const char *key, enum stmt list, enum stmt count,
-    row_fn fn, const char *fmt, ...)
+    const struct ofield *fields, const char *fmt, ...)
 {
+	struct buf	 b = { NULL, 0, 0, 0 };
 	va_list		 ap;
 	sqlite3_stmt	*st;
-	json_t		*items = NULL, *item;
-	int64_t		 total = -1;
-	int		 rc;
+	int64_t		 total;
 
 	va_start(ap, fmt);
 	st = vq(r, count, fmt, ap);
@@ -1688,23 +1987,21 @@ reply_list(struct rq *r, const char *key, enum stmt list, enum stmt count,
 		fail_internal(r, "cannot bind the page");
 		goto out;
 	}
-	if ((items = json_array()) == NULL)
+	buf_puts(&b, "{\"");
+	buf_puts(&b, key);
+	buf_add(&b, "\":", 2);
+	if (rows_write(r, &b, st, fields) == -1)
 		goto out;
-	while ((rc = step(r, st)) == SQLITE_ROW) {
-		if ((item = fn(r, st)) == NULL)
-			goto out;
-		json_array_append_new(items, item);
-	}
-	if (rc == -1)
-		goto out;
-	reply(r, 200, json_pack("{s:o,s:I,s:I,s:I}", key, items,
-	    "total", (json_int_t)total, "limit", (json_int_t)r->limit,
-	    "offset", (json_int_t)r->offset));
-	items = NULL;
+	buf_puts(&b, ",\"total\":");
+	buf_int(&b, total);
+	buf_puts(&b, ",\"limit\":");
+	buf_int(&b, r->limit);
+	buf_puts(&b, ",\"offset\":");
+	buf_int(&b, r->offset);
+	buf_add(&b, "}", 1);
+	reply_buf(r, 200, &b);
 out:
-	if (items != NULL && r->status == 0)
-		fail_internal(r, "cannot build a list");
-	json_decref(items);
+	free(b.p);
 }
 
 /* ------------------------------------------------------------------------
@@ -1793,21 +2090,19 @@ emit_id(struct rq *r, const char *type, const char *idfield, const char *id)
 }
 
 /*
- * The object the statement get finds for id in the key's org, read by fn;
+ * The object the statement get finds for id in the key's org, as a tree;
  * NULL when there is none (r->status still 0) or on error (status set).
  */
 static json_t *
-object_load(struct rq *r, enum stmt get, row_fn fn, const char *id)
+object_load(struct rq *r, enum stmt get, const struct ofield *fields,
+    const char *id)
 {
 	sqlite3_stmt	*st;
-	json_t		*o;
 
 	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
 	    step(r, st) != SQLITE_ROW)
 		return NULL;
-	if ((o = fn(r, st)) == NULL && r->status == 0)
-		fail_internal(r, "cannot read an object");
-	return o;
+	return object_tree(r, st, fields);
 }
 
 /*
@@ -1838,21 +2133,12 @@ object_diff(const json_t *before, const json_t *after)
 
 /* Reply 201 with a new object, recording its type.Created event. */
 static void
-reply_created(struct rq *r, enum stmt get, row_fn fn, const char *id,
-    const char *type, const char *idfield)
+reply_created(struct rq *r, enum stmt get, const struct ofield *fields,
+    const char *id, const char *type, const char *idfield)
 {
-	json_t	*o;
-
-	if ((o = object_load(r, get, fn, id)) == NULL) {
-		if (r->status == 0)
-			fail_internal(r, "object vanished inside its transaction");
+	if (type != NULL && emit_id(r, type, idfield, id) == -1)
 		return;
-	}
-	if (type != NULL && emit_id(r, type, idfield, id) == -1) {
-		json_decref(o);
-		return;
-	}
-	reply(r, 201, o);
+	reply_object(r, 201, get, fields, id, KIND__MAX);
 }
 
 /*
@@ -1860,12 +2146,12 @@ reply_created(struct rq *r, enum stmt get, row_fn fn, const char *id,
  * with the field_diffs against before (taken), if anything changed.
  */
 static void
-reply_updated(struct rq *r, enum stmt get, row_fn fn, const char *id,
-    json_t *before, const char *type, const char *idfield)
+reply_updated(struct rq *r, enum stmt get, const struct ofield *fields,
+    const char *id, json_t *before, const char *type, const char *idfield)
 {
 	json_t	*after, *diffs = NULL;
 
-	if ((after = object_load(r, get, fn, id)) == NULL) {
+	if ((after = object_load(r, get, fields, id)) == NULL) {
 		if (r->status == 0)
 			fail_internal(r, "object vanished inside its transaction");
 		goto out;
@@ -2161,7 +2447,7 @@ h_vendor_create(struct rq *r)
 	    jstr(b, "description"), jstr(b, "hq_location"),
 	    jstr(b, "use_case"), r->now) == -1)
 		return;
-	reply_created(r, STMT_VENDOR_GET, vendor_json, id, "Vendor.Created",
+	reply_created(r, STMT_VENDOR_GET, vendor_obj, id, "Vendor.Created",
 	    "vendor_id");
 }
 
@@ -2169,7 +2455,7 @@ h_vendor_create(struct rq *r)
 static void
 h_vendor_list(struct rq *r)
 {
-	reply_list(r, "items", STMT_VENDOR_LIST, STMT_VENDOR_COUNT, vendor_json, "sss",
+	reply_list(r, "items", STMT_VENDOR_LIST, STMT_VENDOR_COUNT, vendor_obj, "sss",
 	    r->org, qval(r, "name"), qval(r, "external_id"));
 }
 
@@ -2177,7 +2463,7 @@ h_vendor_list(struct rq *r)
 static void
 h_vendor_get(struct rq *r)
 {
-	reply_one(r, STMT_VENDOR_GET, vendor_json, KIND_VENDOR);
+	reply_one(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR);
 }
 
 /* PATCH /v1/vendors/{id}: 200 with the vendor, or 404. */
@@ -2187,7 +2473,7 @@ h_vendor_update(struct rq *r)
 	const json_t	*b = r->json;
 	json_t		*before;
 
-	if ((before = object_load(r, STMT_VENDOR_GET, vendor_json,
+	if ((before = object_load(r, STMT_VENDOR_GET, vendor_obj,
 	    r->id)) == NULL) {
 		if (r->status == 0)
 			not_found(r, KIND_VENDOR, r->id);
@@ -2199,7 +2485,7 @@ h_vendor_update(struct rq *r)
 		json_decref(before);
 		return;
 	}
-	reply_updated(r, STMT_VENDOR_GET, vendor_json, r->id, before,
+	reply_updated(r, STMT_VENDOR_GET, vendor_obj, r->id, before,
 	    "Vendor.Updated", "vendor_id");
 }
 
@@ -2293,7 +2579,7 @@ h_event_create(struct rq *r)
 		    "radar_detector_result_id", aid) == -1)
 			goto out;
 	}
-	reply_created(r, STMT_EVENT_GET, event_json, id, "RadarEvent.Created",
+	reply_created(r, STMT_EVENT_GET, event_obj, id, "RadarEvent.Created",
 	    "radar_event_id");
 out:
 	free(sectxt);
@@ -2303,7 +2589,7 @@ out:
 static void
 h_event_list(struct rq *r)
 {
-	reply_list(r, "items", STMT_EVENT_LIST, STMT_EVENT_COUNT, event_json, "ssd",
+	reply_list(r, "items", STMT_EVENT_LIST, STMT_EVENT_COUNT, event_obj, "ssd",
 	    r->org, qval(r, "primary_impact_type"),
 	    qbool(r, "include_archived", 0));
 }
@@ -2312,7 +2598,7 @@ h_event_list(struct rq *r)
 static void
 h_event_get(struct rq *r)
 {
-	reply_one(r, STMT_EVENT_GET, event_json, KIND_EVENT);
+	reply_one(r, STMT_EVENT_GET, event_obj, KIND_EVENT);
 }
 
 /* GET /v1/radar/alerts: dismissed ones only with is_dismissed=true. */
@@ -2321,7 +2607,7 @@ h_alert_list(struct rq *r)
 {
 	char	*sev = qlist_json(r, "severity");
 
-	reply_list(r, "items", STMT_ALERT_LIST, STMT_ALERT_COUNT, alert_json, "sssdd",
+	reply_list(r, "items", STMT_ALERT_LIST, STMT_ALERT_COUNT, alert_obj, "sssdd",
 	    r->org, qval(r, "vendor_id"), sev, qbool(r, "is_dismissed", 0),
 	    qbool(r, "include_archived", 0));
 	free(sev);
@@ -2331,7 +2617,7 @@ h_alert_list(struct rq *r)
 static void
 h_alert_get(struct rq *r)
 {
-	reply_one(r, STMT_ALERT_GET, alert_json, KIND_ALERT);
+	reply_one(r, STMT_ALERT_GET, alert_obj, KIND_ALERT);
 }
 
 /*
@@ -2350,7 +2636,7 @@ alert_set_dismissed(struct rq *r, int on)
 	int64_t		 at, suppress, *sp = NULL;
 	int		 rc, was;
 
-	if ((before = object_load(r, STMT_ALERT_GET, alert_json,
+	if ((before = object_load(r, STMT_ALERT_GET, alert_obj,
 	    r->id)) == NULL) {
 		if (r->status == 0)
 			not_found(r, KIND_ALERT, r->id);
@@ -2390,7 +2676,7 @@ alert_set_dismissed(struct rq *r, int on)
 		json_decref(before);
 		return;
 	}
-	reply_updated(r, STMT_ALERT_GET, alert_json, r->id, before,
+	reply_updated(r, STMT_ALERT_GET, alert_obj, r->id, before,
 	    "RadarDetectorResult.Updated", "radar_detector_result_id");
 }
 
@@ -2442,7 +2728,7 @@ h_plan_create(struct rq *r)
 	    jstr(r->json, "name"), jstr(r->json, "description"), csitxt,
 	    r->now) == -1)
 		goto out;
-	reply_created(r, STMT_PLAN_GET, plan_json, id, NULL, NULL);
+	reply_created(r, STMT_PLAN_GET, plan_obj, id, NULL, NULL);
 out:
 	free(csitxt);
 }
@@ -2451,21 +2737,21 @@ out:
 static void
 h_plan_list(struct rq *r)
 {
-	reply_list(r, "items", STMT_PLAN_LIST, STMT_PLAN_COUNT, plan_json, "s", r->org);
+	reply_list(r, "items", STMT_PLAN_LIST, STMT_PLAN_COUNT, plan_obj, "s", r->org);
 }
 
 /* GET /v1/assessment_plans/{id}: 200, or 404 assessment_plan_not_found. */
 static void
 h_plan_get(struct rq *r)
 {
-	reply_one(r, STMT_PLAN_GET, plan_json, KIND_PLAN);
+	reply_one(r, STMT_PLAN_GET, plan_obj, KIND_PLAN);
 }
 
 /* GET /v1/assessments */
 static void
 h_asmt_list(struct rq *r)
 {
-	reply_list(r, "items", STMT_ASMT_LIST, STMT_ASMT_COUNT, asmt_json, "sss",
+	reply_list(r, "items", STMT_ASMT_LIST, STMT_ASMT_COUNT, asmt_obj, "sss",
 	    r->org, qval(r, "vendor_id"), qval(r, "reassessment_id"));
 }
 
@@ -2473,7 +2759,7 @@ h_asmt_list(struct rq *r)
 static void
 h_asmt_get(struct rq *r)
 {
-	reply_one(r, STMT_ASMT_GET, asmt_json, KIND_ASMT);
+	reply_one(r, STMT_ASMT_GET, asmt_obj, KIND_ASMT);
 }
 
 /* ------------------------------------------------------------------------
@@ -2560,11 +2846,8 @@ rsm_read(struct rq *r, struct rsm *m)
 	}
 	col_copy(st, 3, m->plan_id, sizeof(m->plan_id));
 	col_copy(st, 4, m->event_id, sizeof(m->event_id));
-	if ((m->before = rsm_json(r, st)) == NULL) {
-		if (r->status == 0)
-			fail_internal(r, "cannot read a reassessment");
+	if ((m->before = object_tree(r, st, rsm_obj)) == NULL)
 		return -1;
-	}
 	return 1;
 }
 
@@ -2583,7 +2866,7 @@ rsm_free(struct rsm *m)
 static void
 rsm_reply(struct rq *r, struct rsm *m)
 {
-	reply_updated(r, STMT_RSM_GET, rsm_json, m->id, m->before,
+	reply_updated(r, STMT_RSM_GET, rsm_obj, m->id, m->before,
 	    "Reassessment.Updated", "reassessment_id");
 	m->before = NULL;
 }
@@ -2666,7 +2949,7 @@ h_rsm_create(struct rq *r)
 			return;
 	if (exec(r, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
 		return;
-	reply_created(r, STMT_RSM_GET, rsm_json, id, "Reassessment.Created",
+	reply_created(r, STMT_RSM_GET, rsm_obj, id, "Reassessment.Created",
 	    "reassessment_id");
 }
 
@@ -2674,7 +2957,7 @@ h_rsm_create(struct rq *r)
 static void
 h_rsm_list(struct rq *r)
 {
-	reply_list(r, "items", STMT_RSM_LIST, STMT_RSM_COUNT, rsm_json, "ssss", r->org,
+	reply_list(r, "items", STMT_RSM_LIST, STMT_RSM_COUNT, rsm_obj, "ssss", r->org,
 	    qval(r, "status"), qval(r, "radar_event_id"), qval(r, "vendor_id"));
 }
 
@@ -2682,7 +2965,7 @@ h_rsm_list(struct rq *r)
 static void
 h_rsm_get(struct rq *r)
 {
-	reply_one(r, STMT_RSM_GET, rsm_json, KIND_RSM);
+	reply_one(r, STMT_RSM_GET, rsm_obj, KIND_RSM);
 }
 
 /*
@@ -3161,37 +3444,34 @@ static const struct field webhook_test_fields[] = {
 };
 
 /* WH_COLS -> webhook object (4); never the secret. */
-static json_t *
-webhook_json(struct rq *r, sqlite3_stmt *st)
-{
-	int64_t	 tried = sqlite3_column_int64(st, 7);
-	int64_t	 ok = sqlite3_column_int64(st, 8);
-	json_t	*rate;
-
-	(void)r;
-	rate = tried == 0 ? json_null() :
-	    json_real(floor((double)ok / (double)tried * 10000 + 0.5) / 10000);
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}",
-	    "id", col_str(st, 0), "url", col_str(st, 1),
-	    "events", col_json(st, 2), "description", col_str(st, 3),
-	    "enabled", col_bool(st, 4), "created_at", col_int(st, 5),
-	    "last_delivery_status", col_str(st, 6),
-	    "delivery_success_rate", rate, "delivery_count", (json_int_t)tried);
-}
+static const struct ofield webhook_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "url", O_STR, 1, 0, NULL },
+	{ "events", O_JSON, 2, 0, NULL },
+	{ "description", O_STR, 3, 0, NULL },
+	{ "enabled", O_BOOL, 4, 0, NULL },
+	{ "created_at", O_INT, 5, 0, NULL },
+	{ "last_delivery_status", O_STR, 6, 0, NULL },
+	{ "delivery_success_rate", O_RATE, 7, 0, NULL },
+	{ "delivery_count", O_INT, 7, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /* DLV_COLS -> delivery object (4). */
-static json_t *
-delivery_json(struct rq *r, sqlite3_stmt *st)
-{
-	(void)r;
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-	    "id", col_str(st, 0), "webhook_id", col_str(st, 1),
-	    "event_id", col_str(st, 2), "event_type", col_str(st, 3),
-	    "status", col_str(st, 4), "response_status", col_int(st, 5),
-	    "response_time_ms", col_int(st, 6), "error", col_str(st, 7),
-	    "payload", col_json(st, 8), "attempted_at", col_int(st, 9),
-	    "created_at", col_int(st, 10));
-}
+static const struct ofield delivery_obj[] = {
+	{ "id", O_STR, 0, 0, NULL },
+	{ "webhook_id", O_STR, 1, 0, NULL },
+	{ "event_id", O_STR, 2, 0, NULL },
+	{ "event_type", O_STR, 3, 0, NULL },
+	{ "status", O_STR, 4, 0, NULL },
+	{ "response_status", O_INT, 5, 0, NULL },
+	{ "response_time_ms", O_INT, 6, 0, NULL },
+	{ "error", O_STR, 7, 0, NULL },
+	{ "payload", O_JSON, 8, 0, NULL },
+	{ "attempted_at", O_INT, 9, 0, NULL },
+	{ "created_at", O_INT, 10, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
 
 /*
  * The business rules of a webhook body, in the contract's order: 400
@@ -3256,7 +3536,7 @@ h_webhook_create(struct rq *r)
 	    events, jstr(b, "secret"), jstr(b, "description"),
 	    json_is_boolean(en) ? json_is_true(en) : 1, r->now) == -1)
 		goto out;
-	reply_created(r, STMT_WH_GET, webhook_json, id, NULL, NULL);
+	reply_created(r, STMT_WH_GET, webhook_obj, id, NULL, NULL);
 out:
 	free(events);
 }
@@ -3265,36 +3545,24 @@ out:
 static void
 h_webhook_list(struct rq *r)
 {
+	struct buf	 b = { NULL, 0, 0, 0 };
 	sqlite3_stmt	*st;
-	json_t		*items, *item;
-	int		 rc;
 
 	if ((st = q(r, STMT_WH_LIST, "s", r->org)) == NULL)
 		return;
-	if ((items = json_array()) == NULL) {
-		fail_internal(r, "out of memory");
-		return;
+	buf_puts(&b, "{\"data\":");
+	if (rows_write(r, &b, st, webhook_obj) == 0) {
+		buf_add(&b, "}", 1);
+		reply_buf(r, 200, &b);
 	}
-	while ((rc = step(r, st)) == SQLITE_ROW) {
-		if ((item = webhook_json(r, st)) == NULL) {
-			rc = -1;
-			fail_internal(r, "out of memory");
-			break;
-		}
-		json_array_append_new(items, item);
-	}
-	if (rc == -1) {
-		json_decref(items);
-		return;
-	}
-	reply(r, 200, json_pack("{s:o}", "data", items));
+	free(b.p);
 }
 
 /* GET /v1/webhooks/{id}: 200, or 404 webhook_not_found. */
 static void
 h_webhook_get(struct rq *r)
 {
-	reply_one(r, STMT_WH_GET, webhook_json, KIND_WEBHOOK);
+	reply_one(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK);
 }
 
 /* PATCH /v1/webhooks/{id}: the create checks on what is given. */
@@ -3321,7 +3589,7 @@ h_webhook_update(struct rq *r)
 	if (exec(r, STMT_WH_UPDATE, "ssssssoi", r->id, r->org, jstr(b, "url"),
 	    events, jstr(b, "secret"), jstr(b, "description"), ep,
 	    r->now) != -1)
-		reply_one(r, STMT_WH_GET, webhook_json, KIND_WEBHOOK);
+		reply_one(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK);
 	free(events);
 }
 
@@ -3397,7 +3665,7 @@ h_webhook_deliveries(struct rq *r)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
 	}
-	reply_list(r, "data", STMT_DLV_LIST, STMT_DLV_COUNT, delivery_json,
+	reply_list(r, "data", STMT_DLV_LIST, STMT_DLV_COUNT, delivery_obj,
 	    "ss", r->id, r->org);
 }
 

@@ -29,7 +29,9 @@
  *
  * Besides ASan/UBSan/LSan, the harness aborts (a crash to libFuzzer) when a
  * response is a 5xx, when a body is not JSON, or when a transaction is left
- * open after a request. REASSESS_FUZZ_ALLOW_5XX=1 turns the 5xx check off;
+ * open after a request, and when the response writer's encoding of the
+ * whole input as one string (buf_str) differs from jansson's, byte for
+ * byte (null where jansson refuses the bytes). REASSESS_FUZZ_ALLOW_5XX=1 turns the 5xx check off;
  * REASSESS_FUZZ_PRINT=1 prints each response on stderr.
  * The database is restored from its template every RESET_EVERY inputs, so
  * that it does not grow without bound.
@@ -253,6 +255,27 @@ oracle_fail(const char *why, char **envp, const char *out, size_t outlen)
 	abort();
 }
 
+/* buf_str() writes data as json_dumps writes it as a string, or null. */
+static void
+check_buf_str(const uint8_t *data, size_t size)
+{
+	struct buf	 b = { NULL, 0, 0, 0 };
+	json_t		*s;
+	char		*want;
+
+	s = json_stringn((const char *)data, size);
+	want = s != NULL ? json_dumps(s, JSON_ENCODE_ANY) : strdup("null");
+	buf_str(&b, (const char *)data, size);
+	if (want == NULL || b.oom || strcmp(b.p, want) != 0) {
+		fprintf(stderr, "buf_str differs from jansson:\n  %s\n  %s\n",
+		    b.p != NULL ? b.p : "(none)", want != NULL ? want : "(none)");
+		abort();
+	}
+	free(b.p);
+	free(want);
+	json_decref(s);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -266,6 +289,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t		*j;
 	int		 status = 0;
 
+	check_buf_str(data, size);
 	for (i = 0; i < FIELDS; i++) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		f[i] = p;
