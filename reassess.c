@@ -420,7 +420,7 @@ static const char *const stmts[STMT__MAX] = {
 	"UPDATE reassessments SET status = ?3, title = ?4,"
 	" assessment_plan_id = ?5, radar_event_id = ?6, updated_at = ?7"
 	" WHERE id = ?1 AND org_id = ?2",
-	/* STMT_RSM_VENDORS */
+	/* STMT_RSM_VENDORS: in joining order (reassessment_vendors_in_order). */
 	"SELECT vendor_id, source, included, assessment_id"
 	" FROM reassessment_vendors WHERE reassessment_id = ?1 ORDER BY rowid",
 	/* STMT_RSM_ALERTS: oldest alert first. */
@@ -1007,11 +1007,15 @@ buf_puts(struct buf *b, const char *s)
 static void
 buf_int(struct buf *b, int64_t v)
 {
-	char	 s[24];
-	int	 n;
+	char		 s[24], *p = s + sizeof(s);
+	uint64_t	 u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 
-	n = snprintf(s, sizeof(s), "%" PRId64, v);
-	buf_add(b, s, (size_t)n);
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		*--p = '-';
+	buf_add(b, p, (size_t)(s + sizeof(s) - p));
 }
 
 /*
@@ -1647,8 +1651,13 @@ static void
 col_copy(sqlite3_stmt *st, int i, char *buf, size_t sz)
 {
 	const char	*s = (const char *)sqlite3_column_text(st, i);
+	size_t		 n = s != NULL ? strlen(s) : 0;
 
-	snprintf(buf, sz, "%s", s != NULL ? s : "");
+	if (n >= sz)
+		n = sz - 1;
+	if (n > 0)
+		memcpy(buf, s, n);
+	buf[n] = '\0';
 }
 
 /* ------------------------------------------------------------------------
@@ -5186,11 +5195,18 @@ main(int argc, char *argv[])
 {
 	struct conn	 c;
 	const char	*env, *cmd;
+	int64_t		 ms;
 	int		 i = 1, rc;
 
+	/*
+	 * Rationale: every process (a CGI request, a worker, a command) uses
+	 * SQLite from one thread, so its mutexes, and its memory statistics
+	 * (a mutex around every allocation), are pure cost. Before any other
+	 * SQLite call.
+	 */
+	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	memset(&c, 0, sizeof(c));
-	int64_t		 ms;
-
 	env = getenv("REASSESS_SYNC");
 	sync_normal = env != NULL && strcasecmp(env, "normal") == 0;
 	env = getenv("REASSESS_WEBHOOK_ALLOW_PRIVATE");
