@@ -1051,6 +1051,7 @@ utf8_seq(const unsigned char *s, size_t n)
 /*
  * Append s (n bytes) as a JSON string, escaped as json_dumps escapes it;
  * null when s is NULL or not valid UTF-8 (as json_stringn refuses it).
+ * One pass: an invalid sequence takes back what was written of s.
  */
 static void
 buf_str(struct buf *b, const char *s, size_t n)
@@ -1058,17 +1059,18 @@ buf_str(struct buf *b, const char *s, size_t n)
 	static const char	 digits[] = "0123456789ABCDEF";
 	const unsigned char	*u = (const unsigned char *)s;
 	char			 esc[6] = { '\\', 'u', '0', '0' };
-	size_t			 i, k, from;
+	size_t			 i, k, from, start = b->len;
 
-	for (i = 0; s != NULL && i < n; i += k)
-		if ((k = utf8_seq(u + i, n - i)) == 0)
-			s = NULL;
-	if (s == NULL) {
-		buf_puts(b, "null");
-		return;
-	}
+	if (s == NULL)
+		goto null;
 	buf_add(b, "\"", 1);
-	for (i = from = 0; i < n; i++) {
+	for (i = from = 0; i < n; i += k) {
+		k = 1;
+		if (u[i] >= 0x80) {
+			if ((k = utf8_seq(u + i, n - i)) == 0)
+				goto invalid;
+			continue;
+		}
 		if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')
 			continue;
 		buf_add(b, s + from, i - from);
@@ -1089,6 +1091,14 @@ buf_str(struct buf *b, const char *s, size_t n)
 	}
 	buf_add(b, s + from, n - from);
 	buf_add(b, "\"", 1);
+	return;
+invalid:
+	if (!b->oom) {
+		b->len = start;
+		b->p[start] = '\0';
+	}
+null:
+	buf_puts(b, "null");
 }
 
 /*
