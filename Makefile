@@ -12,7 +12,7 @@
 # SANITIZE=address,undefined builds with the sanitizers.
 
 VERSION  = 0.1.0
-PKGS     = jansson sqlite3 libcrypto libcurl
+PKGS     = jansson sqlite3 libcurl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings \
@@ -145,7 +145,7 @@ FUZZ_BIN      = tests/fuzz/fuzz_request
 $(FUZZ_BIN): tests/fuzz/fuzz_request.c reassess.c schema.h
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Dmain=reassess_main \
-	    $(CPPFLAGS) -o $@ tests/fuzz/fuzz_request.c $(LDLIBS)
+	    $(CPPFLAGS) -o $@ tests/fuzz/fuzz_request.c $(LDLIBS) -lcrypto
 fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	mkdir -p var/fuzz/corpus

@@ -51,10 +51,6 @@
 #include <dlfcn.h>
 #include <fcgiapp.h>		/* FastCGI with an explicit FCGX_Request */
 #include <jansson.h>		/* JSON in and out */
-#include <openssl/crypto.h>	/* CRYPTO_memcmp: constant-time compare */
-#include <openssl/evp.h>
-#include <openssl/hmac.h>	/* HMAC-SHA256: Coverbase-Signature */
-#include <openssl/sha.h>	/* SHA256: key secrets, idempotency keys */
 #include <sqlite3.h>
 
 /*
@@ -85,6 +81,7 @@
 #define PATH_IDS	2		/* ids one route pattern can capture */
 #define ID_LEN		48		/* buffer for "<prefix>_<32 hex>" */
 #define ID_HEX		32		/* hex digits after an id's prefix */
+#define SHA256_LEN	32		/* bytes of a SHA-256 digest */
 #define SECRET_CHARS	43		/* random characters after "ak_live_" */
 #define REQUEST_ID_MAX	64		/* longest REQUEST_ID taken from nginx */
 #define BUSY_TIMEOUT_MS	5000		/* wait for a write lock before 503;
@@ -816,25 +813,176 @@ id_valid(const char *s, enum kind k)
 }
 
 /*
- * SHA-256 of n bytes into out (32 bytes), with libcrypto.
+ * SHA-256 (FIPS 180-4): key secrets and Idempotency-Keys are stored as
+ * their digests; HMAC-SHA256 (RFC 2104) signs webhook deliveries.
  *
- * Rationale: OpenSSL 3 reads its configuration file and fetches the
- * digest's implementation on first use, which cost a CGI request more than
- * all the rest of its work; nothing here is configured through openssl.cnf,
- * so it is not read, and the implementation is fetched once per process.
+ * Rationale: these ~100 lines replace libcrypto, whose loading and
+ * initialisation (relocations, then OpenSSL 3 fetching its default
+ * provider) cost a CGI request more than all the rest of its work. The
+ * code has no branch or table lookup that depends on the data, so its time
+ * depends on the length only; tests/cli.bats checks it against sha256sum,
+ * tests/webhooks.bats checks the signature with openssl, and the fuzz
+ * harness against libcrypto on every input.
  */
+struct sha256 {
+	uint32_t	 h[8];		/* the state */
+	uint64_t	 len;		/* bytes taken so far */
+	unsigned char	 buf[64];	/* a partial block */
+	size_t		 nbuf;		/* bytes in buf */
+};
+
+#define ROR32(x, n)	((x) >> (n) | (x) << (32 - (n)))
+
+/* One 64-byte block p into the state h. */
+static void
+sha256_block(uint32_t h[8], const unsigned char *p)
+{
+	static const uint32_t	 k[64] = {
+		0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b,
+		0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
+		0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7,
+		0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
+		0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152,
+		0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+		0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+		0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+		0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+		0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
+		0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f,
+		0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+		0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+	};
+	uint32_t	 w[64], v[8], t1, t2;
+	int		 i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	for (; i < 64; i++)
+		w[i] = w[i - 16] + w[i - 7] +
+		    (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ w[i - 15] >> 3) +
+		    (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ w[i - 2] >> 10);
+	memcpy(v, h, sizeof(v));
+	for (i = 0; i < 64; i++) {
+		t1 = v[7] + (ROR32(v[4], 6) ^ ROR32(v[4], 11) ^ ROR32(v[4], 25)) +
+		    ((v[4] & v[5]) ^ (~v[4] & v[6])) + k[i] + w[i];
+		t2 = (ROR32(v[0], 2) ^ ROR32(v[0], 13) ^ ROR32(v[0], 22)) +
+		    ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		memmove(v + 1, v, 7 * sizeof(v[0]));
+		v[4] += t1;
+		v[0] = t1 + t2;
+	}
+	for (i = 0; i < 8; i++)
+		h[i] += v[i];
+}
+
+static void
+sha256_init(struct sha256 *s)
+{
+	static const uint32_t	 iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
+	};
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->len = 0;
+	s->nbuf = 0;
+}
+
+static void
+sha256_update(struct sha256 *s, const void *in, size_t n)
+{
+	const unsigned char	*p = in;
+	size_t			 k;
+
+	s->len += n;
+	while (n > 0) {
+		if (s->nbuf == 0 && n >= sizeof(s->buf)) {
+			sha256_block(s->h, p);
+			p += sizeof(s->buf);
+			n -= sizeof(s->buf);
+			continue;
+		}
+		k = sizeof(s->buf) - s->nbuf;
+		if (k > n)
+			k = n;
+		memcpy(s->buf + s->nbuf, p, k);
+		s->nbuf += k;
+		p += k;
+		n -= k;
+		if (s->nbuf == sizeof(s->buf)) {
+			sha256_block(s->h, s->buf);
+			s->nbuf = 0;
+		}
+	}
+}
+
+/* The digest into out (SHA256_LEN bytes). */
+static void
+sha256_final(struct sha256 *s, unsigned char *out)
+{
+	static const unsigned char	 pad[64] = { 0x80 };
+	unsigned char			 len[8];
+	uint64_t			 bits = s->len * 8;
+	int				 i;
+
+	for (i = 0; i < 8; i++)
+		len[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_update(s, pad, (s->nbuf < 56 ? 56 : 120) - s->nbuf);
+	sha256_update(s, len, sizeof(len));
+	for (i = 0; i < 32; i++)
+		out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+/* SHA-256 of n bytes into out (SHA256_LEN bytes). */
 static void
 sha256(const void *in, size_t n, unsigned char *out)
 {
-	static EVP_MD	*md;
-	unsigned int	 len;
+	struct sha256	 s;
 
-	if (md == NULL) {
-		OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-		md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	}
-	if (md == NULL || EVP_Digest(in, n, out, &len, md, NULL) != 1)
-		SHA256(in, n, out);	/* cannot happen; still a digest */
+	sha256_init(&s);
+	sha256_update(&s, in, n);
+	sha256_final(&s, out);
+}
+
+/* HMAC-SHA256 of n bytes with the key into out (SHA256_LEN bytes). */
+static void
+hmac_sha256(const void *key, size_t klen, const void *in, size_t n,
+    unsigned char *out)
+{
+	unsigned char	 k[64], pad[64], inner[SHA256_LEN];
+	struct sha256	 s;
+	size_t		 i;
+
+	memset(k, 0, sizeof(k));
+	if (klen > sizeof(k))
+		sha256(key, klen, k);
+	else if (klen > 0)
+		memcpy(k, key, klen);
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&s);
+	sha256_update(&s, pad, sizeof(pad));
+	sha256_update(&s, in, n);
+	sha256_final(&s, inner);
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&s);
+	sha256_update(&s, pad, sizeof(pad));
+	sha256_update(&s, inner, sizeof(inner));
+	sha256_final(&s, out);
+}
+
+/* 1 when the n bytes at a and b are equal, in a time that n alone sets. */
+static int
+equal_ct(const void *a, const void *b, size_t n)
+{
+	const volatile unsigned char	*x = a, *y = b;
+	unsigned char			 d = 0;
+
+	while (n-- > 0)
+		d |= x[n] ^ y[n];
+	return d == 0;
 }
 
 /* Characters (not bytes) in a valid UTF-8 string. */
@@ -3915,7 +4063,7 @@ json_media_type(const char *ct)
 static int
 authenticate(struct rq *r, const char *hdr)
 {
-	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	unsigned char	 h[SHA256_LEN];
 	sqlite3_stmt	*st;
 	const char	*tok;
 	size_t		 n;
@@ -3939,7 +4087,7 @@ authenticate(struct rq *r, const char *hdr)
 		return -1;
 	if (rc == SQLITE_ROW &&
 	    sqlite3_column_bytes(st, 1) == (int)sizeof(h) &&
-	    CRYPTO_memcmp(sqlite3_column_blob(st, 1), h, sizeof(h)) == 0)
+	    equal_ct(sqlite3_column_blob(st, 1), h, sizeof(h)))
 		col_copy(st, 0, r->org, sizeof(r->org));
 	/*
 	 * Rationale: reset now, not at the end of the request. A statement
@@ -3971,7 +4119,7 @@ idempotent_replay(struct rq *r, const unsigned char *kh, const char *ep)
 	int		 rc;
 
 	if ((st = q(r, STMT_IDEM_GET, "ssbi", r->org, ep, kh,
-	    (size_t)SHA256_DIGEST_LENGTH, r->now - IDEMPOTENCY_TTL)) == NULL ||
+	    (size_t)SHA256_LEN, r->now - IDEMPOTENCY_TTL)) == NULL ||
 	    (rc = step(r, st)) == -1)
 		return -1;
 	if (rc == SQLITE_DONE)
@@ -3999,7 +4147,7 @@ dispatch(struct rq *r, struct io *io)
 	const struct route	*rt;
 	const char		*idp = NULL, *cl, *key;
 	char			 allow[64] = "", why[512], endpoint[64];
-	unsigned char		 kh[SHA256_DIGEST_LENGTH];
+	unsigned char		 kh[SHA256_LEN];
 	json_t			*errs = NULL;
 	int64_t			 len = 0;
 	size_t			 i, idlen = 0;
@@ -4157,7 +4305,7 @@ dispatch(struct rq *r, struct io *io)
 	if (key != NULL && r->status >= 200 && r->status < 300 &&
 	    (exec(r, STMT_IDEM_SWEEP, "i", r->now - IDEMPOTENCY_TTL) == -1 ||
 	    exec(r, STMT_IDEM_PUT, "ssbdsi", r->org, endpoint, kh,
-	    (size_t)SHA256_DIGEST_LENGTH, r->status, r->out, r->now) == -1))
+	    (size_t)SHA256_LEN, r->status, r->out, r->now) == -1))
 		goto out;
 out:
 	json_decref(errs);
@@ -4610,7 +4758,7 @@ cmd_key(struct conn *c, int argc, char **argv)
 {
 	struct rq	 r;
 	sqlite3_stmt	*st;
-	unsigned char	 h[SHA256_DIGEST_LENGTH];
+	unsigned char	 h[SHA256_LEN];
 	char		 id[ID_LEN], secret[64];
 	const char	*name = NULL;
 	int		 rc;
@@ -4865,9 +5013,8 @@ discard(char *p, size_t size, size_t n, void *arg)
 static void
 attempt_send(struct attempt *a)
 {
-	unsigned char		 mac[EVP_MAX_MD_SIZE];
-	unsigned int		 maclen = 0;
-	char			 sig[2 * EVP_MAX_MD_SIZE + 64], hdr[256];
+	unsigned char		 mac[SHA256_LEN];
+	char			 sig[2 * SHA256_LEN + 64], hdr[256];
 	char			 pin[512], why[512];
 	struct curl_slist	*h = NULL, *pins = NULL;
 	curl_off_t		 us = 0;
@@ -4882,15 +5029,15 @@ attempt_send(struct attempt *a)
 		snprintf(a->error, sizeof(a->error), "%s", why);
 		return;
 	}
-	if (HMAC(EVP_sha256(), a->secret, (int)strlen(a->secret),
-	    (const unsigned char *)a->payload, strlen(a->payload), mac,
-	    &maclen) == NULL || (c = lc.easy_init()) == NULL) {
+	hmac_sha256(a->secret, strlen(a->secret), a->payload,
+	    strlen(a->payload), mac);
+	if ((c = lc.easy_init()) == NULL) {
 		a->status = "error";
 		snprintf(a->error, sizeof(a->error), "cannot set up the request");
 		goto out;
 	}
 	n = snprintf(sig, sizeof(sig), "Coverbase-Signature: ");
-	hex(sig + n, mac, maclen);
+	hex(sig + n, mac, sizeof(mac));
 	h = lc.slist_append(h, "Content-Type: application/json");
 	h = lc.slist_append(h, sig);
 	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Id: %s", a->event_id);

@@ -21,7 +21,7 @@ set -eu
 # sqlite3 for backups by hand and the tests, nginx for make run, curl and jq
 # for make run and the README's examples.
 packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
-	libsqlite3-dev libssl-dev libcurl4-openssl-dev sqlite3 curl jq"
+	libsqlite3-dev libcurl4-openssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
 # The suite: bats; cgi-fcgi (libfcgi-bin), spawn-fcgi and
@@ -31,9 +31,10 @@ test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi python3 open
 	apache2"
 # Hardening (make lint, make fuzz, make valgrind, the sanitizer build): clang
 # with its sanitizer and libFuzzer runtimes, valgrind, cppcheck, clang-tidy;
-# libasan8 and libubsan1 for gcc's -fsanitize.
+# libasan8 and libubsan1 for gcc's -fsanitize; libssl-dev for the fuzz
+# harness, which checks reassess's SHA-256 and HMAC against libcrypto's.
 test_packages="$test_packages clang libclang-rt-14-dev valgrind cppcheck
-	clang-tidy libasan8 libubsan1"
+	clang-tidy libasan8 libubsan1 libssl-dev"
 
 case ${1:-} in
 '') ;;

@@ -31,7 +31,8 @@
  * response is a 5xx, when a body is not JSON, or when a transaction is left
  * open after a request, and when the response writer's encoding of the
  * whole input as one string (buf_str) differs from jansson's, byte for
- * byte (null where jansson refuses the bytes). REASSESS_FUZZ_ALLOW_5XX=1 turns the 5xx check off;
+ * byte (null where jansson refuses the bytes), or when its SHA-256 or its
+ * HMAC-SHA256 (keyed by its first bytes) differs from libcrypto's. REASSESS_FUZZ_ALLOW_5XX=1 turns the 5xx check off;
  * REASSESS_FUZZ_PRINT=1 prints each response on stderr.
  * The database is restored from its template every RESET_EVERY inputs, so
  * that it does not grow without bound.
@@ -43,6 +44,10 @@
 int	reassess_main(int, char *[]);
 
 #include "../../reassess.c"
+
+#include <openssl/evp.h>	/* the reference for sha256() and hmac_sha256() */
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -276,6 +281,30 @@ check_buf_str(const uint8_t *data, size_t size)
 	json_decref(s);
 }
 
+/* sha256() and hmac_sha256() give libcrypto's digests. */
+static void
+check_sha256(const uint8_t *data, size_t size)
+{
+	unsigned char	 ours[SHA256_LEN], ref[SHA256_LEN];
+	unsigned int	 len = 0;
+	size_t		 klen = size > 0 ? data[0] % 100 : 0;
+
+	if (klen > size)
+		klen = size;
+	sha256(data, size, ours);
+	SHA256(data, size, ref);
+	if (memcmp(ours, ref, sizeof(ours)) != 0) {
+		fprintf(stderr, "sha256 differs from libcrypto\n");
+		abort();
+	}
+	hmac_sha256(data, klen, data, size, ours);
+	if (HMAC(EVP_sha256(), data, (int)klen, data, size, ref, &len) == NULL ||
+	    len != sizeof(ref) || memcmp(ours, ref, sizeof(ours)) != 0) {
+		fprintf(stderr, "hmac_sha256 differs from libcrypto\n");
+		abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -290,6 +319,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int		 status = 0;
 
 	check_buf_str(data, size);
+	check_sha256(data, size);
 	for (i = 0; i < FIELDS; i++) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		f[i] = p;
