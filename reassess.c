@@ -4510,18 +4510,21 @@ spawn_worker(const char *dbpath, int fd)
 static int
 supervise(const char *dbpath, int fd, int nworkers)
 {
-	pid_t	*pids;
-	time_t	*born, deadline = 0;
-	pid_t	 pid;
-	int	 i, st, alive = 0;
+	/*
+	 * Rationale: static, not allocated: every worker is a fork of this
+	 * function and would inherit an allocation it cannot free (valgrind
+	 * calls it lost once the pointer lives only in a register).
+	 */
+	static pid_t	 pids[WORKERS_MAX];
+	static time_t	 born[WORKERS_MAX];
+	time_t		 deadline = 0;
+	pid_t		 pid;
+	int		 i, st, alive = 0;
 
-	pids = calloc((size_t)nworkers, sizeof(*pids));
-	born = calloc((size_t)nworkers, sizeof(*born));
-	if (pids == NULL || born == NULL) {
-		free(pids);
-		free(born);
+	if (nworkers < 1 || nworkers > WORKERS_MAX)
 		return 1;
-	}
+	memset(pids, 0, sizeof(pids));
+	memset(born, 0, sizeof(born));
 	set_signal(SIGTERM, on_stop);
 	set_signal(SIGINT, on_stop);
 	for (i = 0; i < nworkers; i++) {
@@ -4570,8 +4573,6 @@ supervise(const char *dbpath, int fd, int nworkers)
 		/* Sleep until a child exits or a signal comes, at most 1 s. */
 		usleep(stopping ? 50 * 1000 : 200 * 1000);
 	}
-	free(pids);
-	free(born);
 	return 0;
 }
 
