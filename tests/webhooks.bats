@@ -71,8 +71,9 @@ start_receiver() {
 
 # deliver [ENV=VALUE...]: one `reassess deliver --once` over the suite's
 # database, with these environment changes; fails the test unless it exits 0.
+# Under make valgrind it runs under memcheck too (REASSESS_WRAP).
 deliver() {
-  env "$@" "$REASSESS" --db "$REASSESS_DB" deliver --once \
+  env "$@" ${REASSESS_WRAP:-} "$REASSESS" --db "$REASSESS_DB" deliver --once \
     2>> "$BATS_TEST_TMPDIR/deliver.log" 3>&- ||
     fail "deliver --once failed: $(cat "$BATS_TEST_TMPDIR/deliver.log")"
 }
