@@ -749,6 +749,20 @@ struct rsm {
 static int sync_normal;		/* REASSESS_SYNC=normal */
 static int busy_timeout_ms = BUSY_TIMEOUT_MS;	/* REASSESS_BUSY_TIMEOUT */
 
+/*
+ * The wall clock in whole seconds, for the timestamps we store. Rationale:
+ * not time(), which glibc answers from the clock as of the last timer tick,
+ * up to a tick behind what a client's `date` reads just before its request.
+ */
+static int64_t
+wall_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 /* Fill buf with n bytes from the kernel's random source; -1 on failure. */
 static int
 random_bytes(void *buf, size_t n)
@@ -4367,7 +4381,7 @@ handle(struct conn *c, struct io *io)
 
 	memset(&r, 0, sizeof(r));
 	r.conn = c;
-	r.now = (int64_t)time(NULL);
+	r.now = wall_now();
 	r.method = METHOD__MAX;
 	set_request_id(&r, io_param(io, "REQUEST_ID"));
 	if ((m = io_param(io, "REQUEST_METHOD")) != NULL)
@@ -4633,7 +4647,7 @@ cli_open(struct conn *c, struct rq *r, int flags, int check)
 
 	memset(r, 0, sizeof(*r));
 	r->conn = c;
-	r->now = (int64_t)time(NULL);
+	r->now = wall_now();
 	r->method = METHOD__MAX;
 	snprintf(r->request_id, sizeof(r->request_id), "cli");
 	if (conn_open(c, flags, check, why, sizeof(why)) != 0) {
@@ -5113,7 +5127,7 @@ attempt_claim(struct rq *r, struct attempt *a)
 	int		 rc, ret = -1;
 
 	memset(a, 0, sizeof(*a));
-	r->now = (int64_t)time(NULL);
+	r->now = wall_now();
 	r->status = 0;
 	if (exec(r, STMT_BEGIN_WRITE, "") == -1)
 		return -1;
@@ -5163,7 +5177,7 @@ attempt_record(struct rq *r, const struct attempt *a)
 	int64_t	 ms = a->response_ms, *msp = a->response_ms >= 0 ? &ms : NULL;
 	int	 ret = -1, retry;
 
-	r->now = (int64_t)time(NULL);
+	r->now = wall_now();
 	retry = (strcmp(a->status, "error") == 0 ||
 	    strcmp(a->status, "timeout") == 0) && a->attempt < WEBHOOK_ATTEMPTS;
 	if (exec(r, STMT_BEGIN_WRITE, "") == -1)

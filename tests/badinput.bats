@@ -127,10 +127,12 @@ start_tcp() {
     "$REASSESS" --db "$REASSESS_DB" serve --listen "127.0.0.1:$TCP_PORT" \
       --workers 2 2> "$TCP_LOG" 3>&- &
     TCP_PID=$!
-    TCP_PIDS="${TCP_PIDS:-} $TCP_PID"
     for i in $(seq 100); do
       kill -0 "$TCP_PID" 2>/dev/null || break
-      tcp_request GET /v1/vendors "ready-$$-$i" 2>/dev/null && [ -n "$code" ] && return 0
+      if tcp_request GET /v1/vendors "ready-$$-$i" 2>/dev/null && [ -n "$code" ]; then
+        TCP_PIDS="${TCP_PIDS:-} $TCP_PID"    # for teardown: only a live one
+        return 0
+      fi
       sleep 0.05
     done
     kill "$TCP_PID" 2>/dev/null || true

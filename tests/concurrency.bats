@@ -29,7 +29,7 @@ fire() {
     [ -e "$d/in.$i" ] && data=(--data-binary "@$d/in.$i" -H 'Content-Type: application/json')
     (
       for t in $(seq 500); do [ -e "$d/go" ] && break; sleep 0.01; done
-      curl -sS -m 30 -X "$method" -H "Authorization: Bearer $KEY" -H 'Expect:' \
+      curl -sS -m 90 -X "$method" -H "Authorization: Bearer $KEY" -H 'Expect:' \
         "${data[@]}" -o "$d/body.$i" -w '%{http_code}\n' "$REASSESS_URL$path" \
         > "$d/code.$i" 2> "$d/err.$i"
     ) 3>&- &

@@ -515,18 +515,19 @@ refute_sqlite_text() {
 
 @test "a write that waits for the lock past the busy timeout is 503 database_busy with Retry-After" {
   [ "$REASSESS_TRANSPORT" = http ] && skip "sets the server's busy timeout"
-  local fifo="$BATS_TEST_TMPDIR/lock.fifo" holder
+  local fifo="$BATS_TEST_TMPDIR/lock.fifo" out="$BATS_TEST_TMPDIR/lock.out" holder
   mkfifo "$fifo"
-  sqlite3 "$REASSESS_DB" < "$fifo" > /dev/null 3>&- &
+  sqlite3 "$REASSESS_DB" < "$fifo" > "$out" 2>&1 3>&- &
   holder=$!
   exec 4> "$fifo"
-  echo 'BEGIN IMMEDIATE;' >&4
-  # Wait (bounded) until the other process holds the write lock.
+  printf ".timeout 10000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n" >&4
+  # Wait (bounded at 10 s) until the other process holds the write lock.
   local i
-  for i in $(seq 100); do
-    sqlite3 "$REASSESS_DB" 'BEGIN IMMEDIATE; ROLLBACK;' 2>/dev/null || break
-    [ "$i" -lt 100 ] || fail "the lock was never taken"
+  for i in $(seq 200); do
+    grep -q locked "$out" && break
+    sleep 0.05
   done
+  assert_equal "$(cat "$out")" locked
   local before
   before="$(sql 'SELECT count(*) FROM vendors')"
   REASSESS_BUSY_TIMEOUT=50 api POST /v1/vendors '{"name":"Waits"}'

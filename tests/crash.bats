@@ -178,11 +178,16 @@ term_pending() {
   local -a pids=() ws=()
   mkdir -p "$d"
   # A service of this test's own, so that the supervisor is our child and
-  # its exit status ours to read; writes wait up to 20 s for a lock.
+  # its exit status ours to read; writes wait up to 50 s for a lock (longer
+  # than the polls below, shorter than nginx's 60 s read timeout).
   OWN_SERVICE=1
-  BATS_FILE_TMPDIR="$BATS_TEST_TMPDIR" REASSESS_BUSY_TIMEOUT=20000 start_service 4 ||
+  BATS_FILE_TMPDIR="$BATS_TEST_TMPDIR" REASSESS_BUSY_TIMEOUT=50000 start_service 4 ||
     fail "the service did not start"
-  mapfile -t ws < <(pgrep -P "$SERVE_PID")
+  for i in $(seq 100); do
+    mapfile -t ws < <(pgrep -P "$SERVE_PID" -r R,S,D)
+    ((${#ws[@]} == 4)) && break
+    sleep 0.05
+  done
   assert_equal "${#ws[@]}" 4
 
   # Hold the write lock, so that the requests stay in flight.
@@ -190,8 +195,8 @@ term_pending() {
   sqlite3 "$REASSESS_DB" < "$d/lock" > "$d/lock.out" 2>&1 3>&- &
   LOCK_PID=$!
   exec 6> "$d/lock"
-  printf "BEGIN IMMEDIATE;\nSELECT 'locked';\n" >&6
-  for i in $(seq 100); do grep -q locked "$d/lock.out" && break; sleep 0.05; done
+  printf ".timeout 10000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n" >&6
+  for i in $(seq 200); do grep -q locked "$d/lock.out" && break; sleep 0.05; done
   assert_equal "$(cat "$d/lock.out")" locked
 
   # Every worker idle in accept; then one write per worker, and wait
@@ -204,12 +209,13 @@ term_pending() {
   done
   ((ok)) || fail "the workers are not all waiting for requests"
   for i in 1 2 3 4; do
-    curl -sS -m 30 -X POST -H "Authorization: Bearer $KEY" -H 'Expect:' \
+    curl -sS -m 120 -X POST -H "Authorization: Bearer $KEY" -H 'Expect:' \
       -H 'Content-Type: application/json' --data-binary "{\"name\":\"In flight $i\"}" \
       -o "$d/body.$i" -w '%{http_code}\n' "$REASSESS_URL/v1/vendors" > "$d/code.$i" 3>&- &
     pids+=($!)
   done
-  for i in $(seq 100); do
+  # (Bounded at 20 s: under valgrind a worker's first request is slow.)
+  for i in $(seq 400); do
     ok=1
     for w in "${ws[@]}"; do busy "$w" || ok=0; done
     ((ok)) && break

@@ -70,13 +70,19 @@ start_serve() {
 }
 
 @test "serve on TCP answers, and its workers are its own children" {
-  local port=$((20000 + RANDOM % 20000))
+  local port i n
+  port=$(random_port)
   start_serve --listen "127.0.0.1:$port" --workers 3
   wait_for "127.0.0.1:$port"
   fcgi "127.0.0.1:$port" GET "/v1/vendors?limit=1"
   assert_status 200
   assert_json .limit 1
-  assert_equal "$(pgrep -P "$SERVE_PID" | wc -l)" 3
+  for i in $(seq 100); do
+    n=$(pgrep -P "$SERVE_PID" -r R,S,D | wc -l)
+    [ "$n" -eq 3 ] && break
+    sleep 0.05
+  done
+  assert_equal "$n" 3
 }
 
 @test "serve exits 0 on SIGTERM and removes its unix socket" {

@@ -21,7 +21,10 @@ WEBHOOK_KEYS="created_at,delivery_count,delivery_success_rate,description,enable
 DELIVERY_KEYS="attempted_at,created_at,error,event_id,event_type,id,payload,response_status,response_time_ms,status,webhook_id"
 
 setup_file() {
-  export REASSESS_WEBHOOK_ALLOW_PRIVATE=1 REASSESS_WEBHOOK_TIMEOUT_MS=300 \
+  # A receiver's time to answer: generous, since a slow machine or valgrind
+  # must not turn an answer into a timeout (and a retry into a duplicate);
+  # the test of a hanging receiver sets its own.
+  export REASSESS_WEBHOOK_ALLOW_PRIVATE=1 REASSESS_WEBHOOK_TIMEOUT_MS=4000 \
     REASSESS_WEBHOOK_DELAYS=0,0,0,0
   setup_db
   start_receiver
@@ -640,7 +643,12 @@ assert_signed() {
   local w
   w="$(mk_hook "$RECV_URL/hang/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
-  deliver
+  deliver REASSESS_WEBHOOK_TIMEOUT_MS=1000
+  # The receiver logs a request once it has read it: poll, bounded at 5 s.
+  for _ in $(seq 100); do
+    [ "$(received_count "/hang/$T")" -ge 5 ] && break
+    sleep 0.05
+  done
   assert_equal "$(received_count "/hang/$T")" 5
   deliveries "$w"
   assert_json .total 5
