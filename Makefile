@@ -88,7 +88,8 @@ clean:
 # ---- Hardening: flags stamp, sanitizers, valgrind, fuzzing, lint ----------
 #
 #   make test SANITIZE=address,undefined   the suite under ASan+UBSan+LSan
-#   make valgrind              the suite (CGI) under valgrind memcheck
+#   make valgrind              the suite under valgrind memcheck (over HTTP;
+#                              VALGRIND_TRANSPORT=cgi: each request)
 #   make fuzz FUZZ_SECONDS=60  libFuzzer on the request front end (clang)
 #   make lint                  cppcheck and clang-tidy (.clang-tidy)
 
