@@ -1,8 +1,9 @@
 # reassess: one binary, ./reassess, from reassess.c with schema.sql built in.
 #
 #   make                      build ./reassess
-#   make test                 build, then run the bats suites in tests/ twice:
-#                             as CGI, then over HTTP through nginx
+#   make test                 install what the suite needs if missing, build,
+#                             then run the bats suites in tests/ twice: as
+#                             CGI, then over HTTP through nginx
 #   make run                  install what is missing, build, serve a demo on
 #                             http://127.0.0.1:8080 behind nginx
 #   make bench                the benchmark table of bench/README.md
@@ -62,8 +63,13 @@ tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-s
 # The whole suite twice: each request as a CGI program, then over HTTP with
 # curl through nginx (nginx.conf.example) in front of `reassess serve`, both
 # started per file by tests/helper.bash. apache.bats and systemd.bats start
-# their own servers in either pass.
-test: reassess
+# their own servers in either pass. First the Debian packages of the suite
+# are installed if missing (as root; otherwise scripts/deps.sh prints the
+# one sudo line and stops), then the binary is built.
+DEPS_TEST = $(if $(SANITIZE),hardening,test)
+test:
+	@sh scripts/deps.sh $(DEPS_TEST)
+	$(MAKE) --no-print-directory reassess
 	@echo '== make test: transport cgi (each request runs ./reassess as CGI)'
 	REASSESS_TRANSPORT=cgi bats tests/
 	@echo '== make test: transport http (curl -> nginx -> reassess serve)'
@@ -126,6 +132,7 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
            --track-origins=yes --log-file=$(CURDIR)/var/valgrind/%p.log
 valgrind:
+	@sh scripts/deps.sh hardening
 	$(MAKE) reassess SANITIZE=
 	rm -rf var/valgrind && mkdir -p var/valgrind
 	REASSESS_TRANSPORT=$(VALGRIND_TRANSPORT) REASSESS_WRAP="$(VALGRIND)" bats $(VALGRIND_TESTS); \
@@ -144,6 +151,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -dict=tests/fuzz/request.dict
 FUZZ_BIN      = tests/fuzz/fuzz_request
 $(FUZZ_BIN): tests/fuzz/fuzz_request.c reassess.c schema.h
+	@sh scripts/deps.sh hardening
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Dmain=reassess_main \
 	    $(CPPFLAGS) -o $@ tests/fuzz/fuzz_request.c $(LDLIBS) -lcrypto
@@ -156,7 +164,9 @@ fuzz: $(FUZZ_BIN)
 # The suite over the CGI transport only: the sanitizer pass of CI
 # (make test-cgi SANITIZE=address,undefined), where the HTTP pass would add
 # little but time.
-test-cgi: reassess
+test-cgi:
+	@sh scripts/deps.sh $(DEPS_TEST)
+	$(MAKE) --no-print-directory reassess
 	REASSESS_TRANSPORT=cgi bats tests/
 
 # Static analysis; both must be clean. cppcheck's configuration and its few
@@ -169,6 +179,7 @@ CPPCHECK   = cppcheck --enable=warning,style,performance,portability --std=c11 \
              --inline-suppr --error-exitcode=1 --quiet
 CLANG_TIDY = clang-tidy --quiet
 lint: schema.h
+	@sh scripts/deps.sh hardening
 	$(CPPCHECK) $(CPPFLAGS) -I. reassess.c
 	$(CLANG_TIDY) reassess.c -- -std=c11 $(CPPFLAGS) -I.
 

@@ -1,7 +1,9 @@
 #!/bin/sh
-# scripts/deps.sh [test]: make sure the Debian packages reassess needs are
-# installed: those to build and run it (`make`, `make run`), and with the
-# argument `test` also those of the test suite (`make test`).
+# scripts/deps.sh [test | hardening]: make sure the Debian packages reassess
+# needs are installed: those to build and run it (`make run`); with `test`
+# also those of the test suite (`make test`); with `hardening` also the
+# tools of the sanitizer build, `make valgrind`, `make fuzz` and `make lint`
+# (CI's set).
 #
 # Nothing missing: prints nothing, exits 0. Something missing: as root,
 # installs it with apt-get; otherwise prints the one `sudo apt-get install`
@@ -33,13 +35,14 @@ test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi python3 open
 # with its sanitizer and libFuzzer runtimes, valgrind, cppcheck, clang-tidy;
 # libasan8 and libubsan1 for gcc's -fsanitize; libssl-dev for the fuzz
 # harness, which checks reassess's SHA-256 and HMAC against libcrypto's.
-test_packages="$test_packages clang libclang-rt-14-dev valgrind cppcheck
-	clang-tidy libasan8 libubsan1 libssl-dev"
+hardening_packages="clang libclang-rt-14-dev valgrind cppcheck clang-tidy
+	libasan8 libubsan1 libssl-dev"
 
 case ${1:-} in
 '') ;;
 test) packages="$packages $test_packages" ;;
-*) echo "usage: $0 [test]" >&2; exit 2 ;;
+hardening) packages="$packages $test_packages $hardening_packages" ;;
+*) echo "usage: $0 [test | hardening]" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -48,23 +51,20 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 	exit 1
 fi
 
-# installed PACKAGE: true when dpkg has PACKAGE fully installed.
-installed() {
-	case $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) in
-	*" ok installed") return 0 ;;
-	*) return 1 ;;
-	esac
-}
-
-# missing_packages: the packages of the set that are not installed.
+# missing_packages: the packages of the set that dpkg does not have fully
+# installed (one dpkg-query for all: this runs before every `make test`).
 missing_packages() {
+	# Word splitting of the package lists is meant.
+	# shellcheck disable=SC2086
+	have=" $(dpkg-query -W -f='${Package} ${Status}\n' $packages $nginx_packages \
+	    2>/dev/null | awk '$NF == "installed" { printf "%s ", $1 }')"
 	missing=
 	for p in $packages; do
-		installed "$p" || missing="$missing $p"
+		case $have in *" $p "*) ;; *) missing="$missing $p" ;; esac
 	done
 	have_nginx=
 	for p in $nginx_packages; do
-		installed "$p" && { have_nginx=1; break; }
+		case $have in *" $p "*) have_nginx=1 ;; esac
 	done
 	[ -n "$have_nginx" ] || missing="$missing nginx-light"
 	printf '%s' "${missing# }"
