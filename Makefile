@@ -121,8 +121,8 @@ endif
 # The suite under memcheck. Over HTTP (the default) the service's workers
 # run under it for a whole file's requests, so a leak that grows with the
 # request count shows; VALGRIND_TRANSPORT=cgi runs every request as its own
-# process under it (several times slower: each start costs ~1 s). Every admin command of the
-# helper runs under it too. An error makes that process exit 99 (a CGI
+# process under it (several times slower: each start costs ~1 s). Every
+# admin command of the helper runs under it too. An error makes that process exit 99 (a CGI
 # request or a command: its test fails); every process writes its report to
 # var/valgrind/PID.log, and any report left there fails the target, which
 # catches the workers, whose exit status no test sees.

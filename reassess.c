@@ -944,7 +944,7 @@ sha256_final(struct sha256 *s, unsigned char *out)
 		len[i] = (unsigned char)(bits >> (56 - 8 * i));
 	sha256_update(s, pad, (s->nbuf < 56 ? 56 : 120) - s->nbuf);
 	sha256_update(s, len, sizeof(len));
-	for (i = 0; i < 32; i++)
+	for (i = 0; i < SHA256_LEN; i++)
 		out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
@@ -2012,7 +2012,6 @@ obj_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
 	sqlite3_stmt		*sub;
 	char			 id[ID_LEN];
 
-	col_copy(st, 0, id, sizeof(id));
 	for (f = fields; f->name != NULL; f++) {
 		buf_puts(b, f == fields ? "{\"" : ",\"");
 		buf_puts(b, f->name);
@@ -2045,6 +2044,7 @@ obj_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
 			break;
 		case O_IDS:
 		case O_ROWS:
+			col_copy(st, 0, id, sizeof(id));	/* the row's id */
 			if ((sub = q(r, f->stmt, "s", id)) == NULL ||
 			    rows_write(r, b, sub, f->sub) == -1)
 				return -1;

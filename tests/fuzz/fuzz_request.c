@@ -32,7 +32,8 @@
  * open after a request, and when the response writer's encoding of the
  * whole input as one string (buf_str) differs from jansson's, byte for
  * byte (null where jansson refuses the bytes), or when its SHA-256 or its
- * HMAC-SHA256 (keyed by its first bytes) differs from libcrypto's. REASSESS_FUZZ_ALLOW_5XX=1 turns the 5xx check off;
+ * HMAC-SHA256 (keyed by its first bytes) differs from libcrypto's.
+ * REASSESS_FUZZ_ALLOW_5XX=1 turns the 5xx check off;
  * REASSESS_FUZZ_PRINT=1 prints each response on stderr.
  * The database is restored from its template every RESET_EVERY inputs, so
  * that it does not grow without bound.
