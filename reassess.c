@@ -227,22 +227,56 @@ enum stmt {
 	STMT__MAX
 };
 
-/* Column lists shared by several statements; each has one reader below. */
+/*
+ * Column lists shared by several statements, each with the enum of its
+ * positions beside it: the object tables and every reader index columns by
+ * these names, never by number, so a list and its readers cannot drift.
+ */
 #define VENDOR_COLS \
 	"id, external_id, name, website, description, hq_location, " \
 	"use_case, created_at, updated_at"
+enum vendor_col {
+	VENDOR_ID, VENDOR_EXTERNAL_ID, VENDOR_NAME, VENDOR_WEBSITE,
+	VENDOR_DESCRIPTION, VENDOR_HQ_LOCATION, VENDOR_USE_CASE,
+	VENDOR_CREATED_AT, VENDOR_UPDATED_AT
+};
 #define EVENT_COLS \
 	"id, name, summary, primary_impact_type, secondary_impact_types, " \
 	"occurred_at, is_archived, created_at, updated_at"
+enum event_col {
+	EVENT_ID, EVENT_NAME, EVENT_SUMMARY, EVENT_PRIMARY_IMPACT_TYPE,
+	EVENT_SECONDARY_IMPACT_TYPES, EVENT_OCCURRED_AT, EVENT_IS_ARCHIVED,
+	EVENT_CREATED_AT, EVENT_UPDATED_AT
+};
 #define ALERT_COLS \
 	"id, vendor_id, event_id, summary, severity, confidence, " \
 	"should_alert, is_dismissed, dismiss_reason, dismissed_at, " \
 	"is_archived, created_at, updated_at"
+enum alert_col {
+	ALERT_ID, ALERT_VENDOR_ID, ALERT_EVENT_ID, ALERT_SUMMARY,
+	ALERT_SEVERITY, ALERT_CONFIDENCE, ALERT_SHOULD_ALERT,
+	ALERT_IS_DISMISSED, ALERT_DISMISS_REASON, ALERT_DISMISSED_AT,
+	ALERT_IS_ARCHIVED, ALERT_CREATED_AT, ALERT_UPDATED_AT
+};
 #define PLAN_COLS \
 	"id, name, description, control_set_ids, created_at, updated_at"
+enum plan_col {
+	PLAN_ID, PLAN_NAME, PLAN_DESCRIPTION, PLAN_CONTROL_SET_IDS,
+	PLAN_CREATED_AT, PLAN_UPDATED_AT
+};
 #define RSM_COLS \
 	"id, status, title, assessment_plan_id, radar_event_id, " \
 	"created_at, updated_at"
+enum rsm_col {
+	RSM_ID, RSM_STATUS, RSM_TITLE, RSM_PLAN_ID, RSM_EVENT_ID,
+	RSM_CREATED_AT, RSM_UPDATED_AT
+};
+/* A reassessment's vendor entries (STMT_RSM_VENDORS). */
+#define ENTRY_COLS \
+	"vendor_id, source, included, assessment_id"
+enum entry_col {
+	ENTRY_VENDOR_ID, ENTRY_SOURCE, ENTRY_INCLUDED, ENTRY_ASSESSMENT_ID
+};
 #define WH_COLS \
 	"w.id, w.url, w.events, w.description, w.enabled, w.created_at, " \
 	"(SELECT status FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
@@ -252,13 +286,49 @@ enum stmt {
 	"  AND d.status <> 'pending'), " \
 	"(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
 	"  AND d.status = 'delivered')"
+enum wh_col {
+	WH_ID, WH_URL, WH_EVENTS, WH_DESCRIPTION, WH_ENABLED, WH_CREATED_AT,
+	WH_LAST_STATUS,		/* the newest finished attempt's status */
+	WH_TRIED,		/* finished attempts */
+	WH_DELIVERED		/* of those, delivered (WH_TRIED + 1) */
+};
 #define DLV_COLS \
 	"d.id, d.webhook_id, d.event_id, e.event_type, d.status, " \
 	"d.response_status, d.response_time_ms, d.error, e.payload, " \
 	"d.attempted_at, d.created_at"
+enum dlv_col {
+	DLV_ID, DLV_WEBHOOK_ID, DLV_EVENT_ID, DLV_EVENT_TYPE, DLV_STATUS,
+	DLV_RESPONSE_STATUS, DLV_RESPONSE_TIME_MS, DLV_ERROR, DLV_PAYLOAD,
+	DLV_ATTEMPTED_AT, DLV_CREATED_AT
+};
 #define ASMT_COLS \
 	"id, vendor_id, name, status, control_set_ids, assessment_plan_id, " \
 	"reassessment_id, created_at, updated_at"
+enum asmt_col {
+	ASMT_ID, ASMT_VENDOR_ID, ASMT_NAME, ASMT_STATUS, ASMT_CONTROL_SET_IDS,
+	ASMT_PLAN_ID, ASMT_RSM_ID, ASMT_CREATED_AT, ASMT_UPDATED_AT
+};
+/* A due delivery attempt with what sending it needs (STMT_DLV_DUE). */
+#define DUE_COLS \
+	"d.id, d.webhook_id, d.event_id, d.attempt, w.url, w.secret," \
+	" w.enabled, w.deleted_at IS NOT NULL, e.event_type, e.payload"
+enum due_col {
+	DUE_ID, DUE_WEBHOOK_ID, DUE_EVENT_ID, DUE_ATTEMPT, DUE_URL, DUE_SECRET,
+	DUE_ENABLED, DUE_DELETED, DUE_EVENT_TYPE, DUE_PAYLOAD
+};
+/* The smaller lists of one statement each. */
+#define ORG_LIST_COLS	"id, name, created_at"
+enum org_list_col { ORGL_ID, ORGL_NAME, ORGL_CREATED_AT };
+#define KEY_LIST_COLS	"id, name, created_at, revoked_at"
+enum key_list_col { KEYL_ID, KEYL_NAME, KEYL_CREATED_AT, KEYL_REVOKED_AT };
+#define KEY_AUTH_COLS	"org_id, secret_hash"
+enum key_auth_col { AUTH_ORG_ID, AUTH_SECRET_HASH };
+#define IDEM_COLS	"status, body"
+enum idem_col { IDEM_STATUS, IDEM_BODY };
+#define PLAN_RUN_COLS	"name, control_set_ids"
+enum plan_run_col { PLANR_NAME, PLANR_CONTROL_SET_IDS };
+#define TODO_COLS	"v.vendor_id, vn.name"
+enum todo_col { TODO_VENDOR_ID, TODO_VENDOR_NAME };
 
 /* Filters: "?N IS NULL OR ..." lets one statement serve every combination. */
 #define VENDOR_WHERE \
@@ -291,53 +361,54 @@ enum stmt {
 #define PAGE " LIMIT ?10 OFFSET ?11"
 
 static const char *const stmts[STMT__MAX] = {
-	/* STMT_BEGIN_READ */
+	[STMT_BEGIN_READ] =
 	"BEGIN",
-	/* STMT_BEGIN_WRITE */
+	[STMT_BEGIN_WRITE] =
 	"BEGIN IMMEDIATE",
-	/* STMT_COMMIT */
+	[STMT_COMMIT] =
 	"COMMIT",
-	/* STMT_ROLLBACK */
+	[STMT_ROLLBACK] =
 	"ROLLBACK",
-	/* STMT_ORG_INSERT */
+	[STMT_ORG_INSERT] =
 	"INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
-	/* STMT_ORG_LIST */
-	"SELECT id, name, created_at FROM orgs ORDER BY created_at, rowid",
-	/* STMT_ORG_EXISTS */
+	[STMT_ORG_LIST] =
+	"SELECT " ORG_LIST_COLS " FROM orgs ORDER BY created_at, rowid",
+	[STMT_ORG_EXISTS] =
 	"SELECT 1 FROM orgs WHERE id = ?1",
-	/* STMT_KEY_INSERT */
+	[STMT_KEY_INSERT] =
 	"INSERT INTO api_keys (id, org_id, name, secret_hash, created_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5)",
-	/* STMT_KEY_LIST */
-	"SELECT id, name, created_at, revoked_at FROM api_keys"
+	[STMT_KEY_LIST] =
+	"SELECT " KEY_LIST_COLS " FROM api_keys"
 	" WHERE org_id = ?1 ORDER BY created_at, rowid",
-	/* STMT_KEY_REVOKE */
+	[STMT_KEY_REVOKE] =
 	"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2)"
 	" WHERE id = ?1",
-	/* STMT_KEY_AUTH */
-	"SELECT org_id, secret_hash FROM api_keys"
+	[STMT_KEY_AUTH] =
+	"SELECT " KEY_AUTH_COLS " FROM api_keys"
 	" WHERE secret_hash = ?1 AND revoked_at IS NULL",
-	/* STMT_IDEM_GET */
-	"SELECT status, body FROM idempotency_keys"
+	[STMT_IDEM_GET] =
+	"SELECT " IDEM_COLS " FROM idempotency_keys"
 	" WHERE org_id = ?1 AND endpoint = ?2 AND key_hash = ?3"
 	" AND created_at > ?4",
-	/* STMT_IDEM_PUT */
+	[STMT_IDEM_PUT] =
 	"INSERT OR REPLACE INTO idempotency_keys"
 	" (org_id, endpoint, key_hash, status, body, created_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	/* STMT_IDEM_SWEEP */
+	[STMT_IDEM_SWEEP] =
 	"DELETE FROM idempotency_keys WHERE created_at <= ?1",
-	/* STMT_VENDOR_INSERT */
+	[STMT_VENDOR_INSERT] =
 	"INSERT INTO vendors (id, org_id, external_id, name, website,"
 	" description, hq_location, use_case, created_at, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-	/* STMT_VENDOR_GET */
+	[STMT_VENDOR_GET] =
 	"SELECT " VENDOR_COLS " FROM vendors WHERE id = ?1 AND org_id = ?2",
-	/* STMT_VENDOR_LIST */
+	[STMT_VENDOR_LIST] =
 	"SELECT " VENDOR_COLS VENDOR_WHERE NEWEST_FIRST PAGE,
-	/* STMT_VENDOR_COUNT */
+	[STMT_VENDOR_COUNT] =
 	"SELECT count(*)" VENDOR_WHERE,
-	/* STMT_VENDOR_UPDATE: touches the row only when a value changes. */
+	/* Touches the row only when a value changes. */
+	[STMT_VENDOR_UPDATE] =
 	"UPDATE vendors SET name = coalesce(?3, name),"
 	" website = coalesce(?4, website),"
 	" description = coalesce(?5, description),"
@@ -348,185 +419,193 @@ static const char *const stmts[STMT__MAX] = {
 	" OR description IS NOT coalesce(?5, description)"
 	" OR hq_location IS NOT coalesce(?6, hq_location)"
 	" OR use_case IS NOT coalesce(?7, use_case))",
-	/* STMT_VENDOR_NAME */
+	[STMT_VENDOR_NAME] =
 	"SELECT name FROM vendors WHERE id = ?1 AND org_id = ?2",
-	/* STMT_EVENT_INSERT */
+	[STMT_EVENT_INSERT] =
 	"INSERT INTO radar_events (id, org_id, name, summary,"
 	" primary_impact_type, secondary_impact_types, source_url, source_name,"
 	" occurred_at, created_at, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-	/* STMT_EVENT_LINK_VENDOR: skips, silently, what is not the org's. */
+	/* Skips, silently, what is not the org's. */
+	[STMT_EVENT_LINK_VENDOR] =
 	"INSERT OR IGNORE INTO radar_event_vendors (event_id, vendor_id)"
 	" SELECT ?1, id FROM vendors WHERE id = ?2 AND org_id = ?3",
-	/* STMT_EVENT_VENDORS */
+	[STMT_EVENT_VENDORS] =
 	"SELECT vendor_id FROM radar_event_vendors WHERE event_id = ?1"
 	" ORDER BY rowid",
-	/* STMT_EVENT_GET */
+	[STMT_EVENT_GET] =
 	"SELECT " EVENT_COLS " FROM radar_events WHERE id = ?1 AND org_id = ?2",
-	/* STMT_EVENT_LIST */
+	[STMT_EVENT_LIST] =
 	"SELECT " EVENT_COLS EVENT_WHERE NEWEST_FIRST PAGE,
-	/* STMT_EVENT_COUNT */
+	[STMT_EVENT_COUNT] =
 	"SELECT count(*)" EVENT_WHERE,
-	/* STMT_EVENT_EXISTS */
+	[STMT_EVENT_EXISTS] =
 	"SELECT 1 FROM radar_events WHERE id = ?1 AND org_id = ?2",
-	/* STMT_ALERT_INSERT */
+	[STMT_ALERT_INSERT] =
 	"INSERT INTO radar_alerts (id, org_id, vendor_id, event_id, summary,"
 	" severity, created_at, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-	/* STMT_ALERT_GET */
+	[STMT_ALERT_GET] =
 	"SELECT " ALERT_COLS " FROM radar_alerts WHERE id = ?1 AND org_id = ?2",
-	/* STMT_ALERT_LIST */
+	[STMT_ALERT_LIST] =
 	"SELECT " ALERT_COLS ALERT_WHERE NEWEST_FIRST PAGE,
-	/* STMT_ALERT_COUNT */
+	[STMT_ALERT_COUNT] =
 	"SELECT count(*)" ALERT_WHERE,
-	/* STMT_ALERT_SET_DISMISSED */
+	[STMT_ALERT_SET_DISMISSED] =
 	"UPDATE radar_alerts SET is_dismissed = ?3, dismissed_at = ?4,"
 	" dismiss_reason = ?5, suppress_similar = coalesce(?6, suppress_similar),"
 	" updated_at = ?7"
 	" WHERE id = ?1 AND org_id = ?2",
-	/* STMT_PLAN_INSERT */
+	[STMT_PLAN_INSERT] =
 	"INSERT INTO assessment_plans (id, org_id, name, description,"
 	" control_set_ids, created_at, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-	/* STMT_PLAN_GET */
+	[STMT_PLAN_GET] =
 	"SELECT " PLAN_COLS " FROM assessment_plans WHERE id = ?1 AND org_id = ?2",
-	/* STMT_PLAN_LIST */
+	[STMT_PLAN_LIST] =
 	"SELECT " PLAN_COLS PLAN_WHERE NEWEST_FIRST PAGE,
-	/* STMT_PLAN_COUNT */
+	[STMT_PLAN_COUNT] =
 	"SELECT count(*)" PLAN_WHERE,
-	/* STMT_PLAN_FOR_RUN */
-	"SELECT name, control_set_ids FROM assessment_plans"
+	[STMT_PLAN_FOR_RUN] =
+	"SELECT " PLAN_RUN_COLS " FROM assessment_plans"
 	" WHERE id = ?1 AND org_id = ?2",
-	/* STMT_RSM_INSERT */
+	[STMT_RSM_INSERT] =
 	"INSERT INTO reassessments (id, org_id, status, title,"
 	" assessment_plan_id, radar_event_id, created_at, updated_at)"
 	" VALUES (?1, ?2, 'draft', ?3, ?4, ?5, ?6, ?6)",
-	/* STMT_RSM_GET */
+	[STMT_RSM_GET] =
 	"SELECT " RSM_COLS " FROM reassessments WHERE id = ?1 AND org_id = ?2",
-	/* STMT_RSM_LIST */
+	[STMT_RSM_LIST] =
 	"SELECT " RSM_COLS RSM_WHERE NEWEST_FIRST PAGE,
 	/*
-	 * STMT_RSM_COUNT: without the event and vendor filters, the total
+	 * Without the event and vendor filters, the total
 	 * comes from the counts the triggers of migration 3 keep.
 	 */
+	[STMT_RSM_COUNT] =
 	"SELECT CASE WHEN ?3 IS NULL AND ?4 IS NULL THEN"
 	" (SELECT coalesce(sum(n), 0) FROM reassessment_counts"
 	"  WHERE org_id = ?1 AND (?2 IS NULL OR status = ?2))"
 	" ELSE (SELECT count(*)" RSM_WHERE ") END",
-	/* STMT_RSM_UPDATE */
+	[STMT_RSM_UPDATE] =
 	"UPDATE reassessments SET status = ?3, title = ?4,"
 	" assessment_plan_id = ?5, radar_event_id = ?6, updated_at = ?7"
 	" WHERE id = ?1 AND org_id = ?2",
-	/* STMT_RSM_VENDORS: in joining order (reassessment_vendors_in_order). */
-	"SELECT vendor_id, source, included, assessment_id"
+	/* In joining order (reassessment_vendors_in_order). */
+	[STMT_RSM_VENDORS] =
+	"SELECT " ENTRY_COLS
 	" FROM reassessment_vendors WHERE reassessment_id = ?1 ORDER BY rowid",
-	/* STMT_RSM_ALERTS: oldest alert first. */
+	/* Oldest alert first. */
+	[STMT_RSM_ALERTS] =
 	"SELECT a.id FROM reassessment_alerts ra"
 	" JOIN radar_alerts a ON a.id = ra.alert_id"
 	" WHERE ra.reassessment_id = ?1 ORDER BY a.created_at, a.rowid",
-	/* STMT_RSM_ALERTS_CLEAR */
+	[STMT_RSM_ALERTS_CLEAR] =
 	"DELETE FROM reassessment_alerts WHERE reassessment_id = ?1",
-	/* STMT_RSM_ALERTS_FILL: the event's live alerts on the vendor set. */
+	/* The event's live alerts on the vendor set. */
+	[STMT_RSM_ALERTS_FILL] =
 	"INSERT INTO reassessment_alerts (reassessment_id, alert_id)"
 	" SELECT ?1, a.id FROM radar_alerts a"
 	" JOIN reassessment_vendors v"
 	"   ON v.vendor_id = a.vendor_id AND v.reassessment_id = ?1"
 	" WHERE a.event_id = ?2 AND a.is_dismissed = 0 AND a.is_archived = 0",
-	/* STMT_RSM_ENTRY_GET */
+	[STMT_RSM_ENTRY_GET] =
 	"SELECT included FROM reassessment_vendors"
 	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
-	/* STMT_RSM_ENTRY_ADD: a vendor already in the set stays as it is. */
+	/* A vendor already in the set stays as it is. */
+	[STMT_RSM_ENTRY_ADD] =
 	"INSERT OR IGNORE INTO reassessment_vendors"
 	" (reassessment_id, vendor_id, source, included) VALUES (?1, ?2, ?3, 1)",
-	/* STMT_RSM_ENTRY_INCLUDE */
+	[STMT_RSM_ENTRY_INCLUDE] =
 	"UPDATE reassessment_vendors SET included = ?3"
 	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
-	/* STMT_RSM_ENTRY_ASSESSMENT */
+	[STMT_RSM_ENTRY_ASSESSMENT] =
 	"UPDATE reassessment_vendors SET assessment_id = ?3"
 	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
-	/* STMT_RSM_INCLUDED_COUNT */
+	[STMT_RSM_INCLUDED_COUNT] =
 	"SELECT count(*) FROM reassessment_vendors"
 	" WHERE reassessment_id = ?1 AND included = 1",
 	/*
-	 * STMT_RSM_RUN_TODO: included entries still without an assessment.
+	 * Included entries still without an assessment.
 	 * The unary + keeps SQLite off the UNIQUE index on assessment_id,
 	 * which would walk every unrun entry of the database.
 	 */
-	"SELECT v.vendor_id, vn.name FROM reassessment_vendors v"
+	[STMT_RSM_RUN_TODO] =
+	"SELECT " TODO_COLS " FROM reassessment_vendors v"
 	" JOIN vendors vn ON vn.id = v.vendor_id"
 	" WHERE v.reassessment_id = ?1 AND v.included = 1"
 	" AND +v.assessment_id IS NULL ORDER BY v.rowid",
-	/* STMT_ASMT_INSERT */
+	[STMT_ASMT_INSERT] =
 	"INSERT INTO assessments (id, org_id, vendor_id, name, control_set_ids,"
 	" assessment_plan_id, reassessment_id, created_at, updated_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-	/* STMT_ASMT_GET */
+	[STMT_ASMT_GET] =
 	"SELECT " ASMT_COLS " FROM assessments WHERE id = ?1 AND org_id = ?2",
-	/* STMT_ASMT_LIST */
+	[STMT_ASMT_LIST] =
 	"SELECT " ASMT_COLS ASMT_WHERE NEWEST_FIRST PAGE,
-	/* STMT_ASMT_COUNT */
+	[STMT_ASMT_COUNT] =
 	"SELECT count(*)" ASMT_WHERE,
-	/* STMT_WH_INSERT */
+	[STMT_WH_INSERT] =
 	"INSERT INTO webhooks (id, org_id, url, events, secret, description,"
 	" enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
 	" ?8, ?8)",
-	/* STMT_WH_GET */
+	[STMT_WH_GET] =
 	"SELECT " WH_COLS " FROM webhooks w"
 	" WHERE w.id = ?1 AND w.org_id = ?2 AND w.deleted_at IS NULL",
-	/* STMT_WH_LIST */
+	[STMT_WH_LIST] =
 	"SELECT " WH_COLS " FROM webhooks w"
 	" WHERE w.org_id = ?1 AND w.deleted_at IS NULL"
 	" ORDER BY w.created_at DESC, w.rowid DESC",
-	/* STMT_WH_UPDATE */
+	[STMT_WH_UPDATE] =
 	"UPDATE webhooks SET url = coalesce(?3, url),"
 	" events = coalesce(?4, events), secret = coalesce(?5, secret),"
 	" description = coalesce(?6, description),"
 	" enabled = coalesce(?7, enabled), updated_at = ?8"
 	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
-	/* STMT_WH_DELETE */
+	[STMT_WH_DELETE] =
 	"UPDATE webhooks SET deleted_at = ?3, updated_at = ?3"
 	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
-	/* STMT_WH_SUBSCRIBED: the live webhooks that take an event type. */
+	/* The live webhooks that take an event type. */
+	[STMT_WH_SUBSCRIBED] =
 	"SELECT id FROM webhooks WHERE org_id = ?1 AND enabled = 1"
 	" AND deleted_at IS NULL"
 	" AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?2)"
 	" ORDER BY rowid",
-	/* STMT_WH_LIVE */
+	[STMT_WH_LIVE] =
 	"SELECT id FROM webhooks WHERE id = ?1 AND org_id = ?2"
 	" AND deleted_at IS NULL",
-	/* STMT_EVT_INSERT */
+	[STMT_EVT_INSERT] =
 	"INSERT INTO webhook_events (id, org_id, event_type, payload,"
 	" occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-	/* STMT_DLV_INSERT */
+	[STMT_DLV_INSERT] =
 	"INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempt,"
 	" next_attempt_at, created_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)",
-	/* STMT_DLV_LIST */
+	[STMT_DLV_LIST] =
 	"SELECT " DLV_COLS " FROM webhook_deliveries d"
 	" JOIN webhook_events e ON e.id = d.event_id"
 	" JOIN webhooks w ON w.id = d.webhook_id"
 	" WHERE d.webhook_id = ?1 AND w.org_id = ?2"
 	" ORDER BY d.created_at DESC, d.rowid DESC" PAGE,
-	/* STMT_DLV_COUNT */
+	[STMT_DLV_COUNT] =
 	"SELECT count(*) FROM webhook_deliveries d"
 	" JOIN webhooks w ON w.id = d.webhook_id"
 	" WHERE d.webhook_id = ?1 AND w.org_id = ?2",
-	/* STMT_DLV_DUE: the next pending attempt nobody holds a lease on. */
-	"SELECT d.id, d.webhook_id, d.event_id, d.attempt, w.url, w.secret,"
-	" w.enabled, w.deleted_at IS NOT NULL, e.event_type, e.payload"
+	/* The next pending attempt nobody holds a lease on. */
+	[STMT_DLV_DUE] =
+	"SELECT " DUE_COLS
 	" FROM webhook_deliveries d"
 	" JOIN webhooks w ON w.id = d.webhook_id"
 	" JOIN webhook_events e ON e.id = d.event_id"
 	" WHERE d.status = 'pending' AND d.next_attempt_at <= ?1"
 	" AND (d.claimed_until IS NULL OR d.claimed_until < ?1)"
 	" ORDER BY d.next_attempt_at, d.rowid LIMIT 1",
-	/* STMT_DLV_LEASE */
+	[STMT_DLV_LEASE] =
 	"UPDATE webhook_deliveries SET claimed_until = ?2"
 	" WHERE id = ?1 AND status = 'pending'",
-	/* STMT_DLV_RECORD */
+	[STMT_DLV_RECORD] =
 	"UPDATE webhook_deliveries SET status = ?2, response_status = ?3,"
 	" response_time_ms = ?4, error = ?5, attempted_at = ?6,"
 	" claimed_until = NULL WHERE id = ?1 AND status = 'pending'",
-	/* STMT_DLV_RETRY */
+	[STMT_DLV_RETRY] =
 	"INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempt,"
 	" next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
@@ -643,6 +722,11 @@ struct conn {
 	sqlite3			*db;		/* NULL until ready */
 	sqlite3_stmt		*stmts[STMT__MAX];
 	int			 broken;	/* reopen before the next request */
+	int			 err;		/* the first failure since the
+						   request began: an SQLite
+						   result code, or SQLITE_OK */
+	char			 errmsg[256];	/* what SQLite said of err: for
+						   the log, never a client */
 };
 
 /* Where a request comes from and where its answer goes. */
@@ -664,6 +748,7 @@ struct rq {
 	size_t			 nparams;
 	int64_t			 limit;		/* list routes: page size */
 	int64_t			 offset;	/* list routes: rows skipped */
+	int64_t			 content_length; /* declared; 0 if none */
 	char			*body;		/* owned: raw request body */
 	size_t			 bodylen;
 	json_t			*json;		/* owned: parsed body, an object */
@@ -674,6 +759,10 @@ struct rq {
 	char			*out;		/* owned: response body */
 	char			 hdrs[512];	/* extra "Name: value\r\n" lines */
 	size_t			 hdrlen;
+	int			 in_tx;		/* a transaction is open */
+	int			 idem;		/* an Idempotency-Key to honour */
+	unsigned char		 idem_hash[SHA256_LEN];	/* its SHA-256 */
+	char			 idem_endpoint[64];	/* "POST /v1/vendors" */
 	char			 subs_type[64];	/* event type subs is for */
 	json_t			*subs;		/* owned: its subscribed webhooks */
 };
@@ -1302,9 +1391,10 @@ reply_buf(struct rq *r, int status, struct buf *b)
 
 /*
  * The one coded error: {"detail":{"code","message"},"request_id"}. The
- * message is one plain sentence made from fmt.
+ * message is one plain sentence made from fmt. Like every fail_*(), it
+ * returns the status it answered, so that a step can `return fail(...)`.
  */
-static void
+static int
 fail(struct rq *r, int status, const char *code, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -1315,43 +1405,50 @@ fail(struct rq *r, int status, const char *code, const char *fmt, ...)
 	va_end(ap);
 	reply(r, status, json_pack("{s:{s:s,s:s},s:s}", "detail", "code",
 	    code, "message", msg, "request_id", r->request_id));
+	return r->status;
 }
 
 /* FastAPI's plain errors: {"detail":"Not Found"}. */
-static void
+static int
 fail_plain(struct rq *r, int status, const char *detail)
 {
 	reply(r, status, json_pack("{s:s}", "detail", detail));
+	return r->status;
 }
 
 /* 500 with the cause in the log only. */
-static void
+static int
 fail_internal(struct rq *r, const char *why)
 {
 	logr(r, "%s", why);
 	fail(r, 500, "internal_error", "Internal server error.");
+	return r->status;
 }
 
 /*
- * Map a failed SQLite call to a response on purpose, the cause (which is
- * sqlite3_errmsg) going to the log, never to the client:
+ * Answer the database failure recorded on the request's connection, on
+ * purpose, the cause (what SQLite said) going to the log, never to the
+ * client; whatever the handler answered before is replaced:
  *   - a lock held past the busy timeout: 503 database_busy;
  *   - a file that cannot be opened, read or written (missing, read-only,
- *     disk full, I/O error): 503 database_unavailable, and the connection
- *     is reopened for the next request;
- *   - anything else: 500 internal_error.
- * Both 503s carry Retry-After: 1.
+ *     disk full, I/O error): 503 database_unavailable (the connection is
+ *     reopened for the next request);
+ *   - anything else, out of memory included: 500 internal_error.
+ * Both 503s carry Retry-After: 1. This is the one place where a database
+ * error becomes a response.
  */
 static void
-fail_db(struct rq *r, int rc)
+fail_db(struct rq *r)
 {
-	const char	*msg = r->conn->db != NULL ?
-	    sqlite3_errmsg(r->conn->db) : sqlite3_errstr(rc);
+	const struct conn	*c = r->conn;
 
-	switch (rc & 0xff) {
+	free(r->out);
+	r->out = NULL;
+	r->status = 0;
+	switch (c->err & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		logr(r, "database busy (%d): %s", rc, msg);
+		logr(r, "database busy (%d): %s", c->err, c->errmsg);
 		add_header(r, "Retry-After", "1");
 		fail(r, 503, "database_busy",
 		    "The database is busy; retry the request.");
@@ -1360,21 +1457,20 @@ fail_db(struct rq *r, int rc)
 	case SQLITE_READONLY:
 	case SQLITE_FULL:
 	case SQLITE_IOERR:
-		logr(r, "database unavailable (%d): %s", rc, msg);
-		r->conn->broken = 1;
+		logr(r, "database unavailable (%d): %s", c->err, c->errmsg);
 		add_header(r, "Retry-After", "1");
 		fail(r, 503, "database_unavailable",
 		    "The database cannot be used right now; retry later.");
 		break;
 	default:
-		logr(r, "sqlite error %d: %s", rc, msg);
+		logr(r, "database error %d: %s", c->err, c->errmsg);
 		fail(r, 500, "internal_error", "Internal server error.");
 		break;
 	}
 }
 
 /* The 404 of a kind, naming the id when it can be shown as it is. */
-static void
+static int
 not_found(struct rq *r, enum kind k, const char *id)
 {
 	size_t	 i, n = strlen(id);
@@ -1390,6 +1486,7 @@ not_found(struct rq *r, enum kind k, const char *id)
 	else
 		fail(r, 404, kind_not_found[k], "%s not found.",
 		    kind_nouns[k]);
+	return r->status;
 }
 
 /* Append one FastAPI-style entry to a 422 list; stops at ERRORS_MAX. */
@@ -1411,11 +1508,12 @@ verr(json_t *errs, const char *where, const char *name, long idx,
 }
 
 /* Reply 422 with the list errs (taken). */
-static void
+static int
 fail_validation(struct rq *r, json_t *errs)
 {
 	reply(r, 422, json_pack("{s:o,s:s}", "detail", errs,
 	    "request_id", r->request_id));
+	return r->status;
 }
 
 /* "Input should be 'a', 'b' or 'c'" for a value set. */
@@ -1584,6 +1682,20 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+/* The file's schema version (PRAGMA user_version), or -1 on failure. */
+static int
+schema_version(struct conn *c)
+{
+	sqlite3_stmt	*st = NULL;
+	int		 version = -1;
+
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st,
+	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return version;
+}
+
 /*
  * Open c->path with SQLite flags and set the connection up: foreign keys
  * on, the busy timeout, and the durability level. With check, the file must
@@ -1599,8 +1711,7 @@ busy_wait(void *arg, int count)
 static int
 conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 {
-	sqlite3_stmt	*st = NULL;
-	int		 rc, version = -1;
+	int		 rc, version;
 	char		 pragmas[128];
 
 	rc = sqlite3_open_v2(c->path, &c->db, flags, NULL);
@@ -1620,14 +1731,9 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 	}
 	if (!check)
 		return 0;
-	rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	else
-		rc = sqlite3_errcode(c->db);
-	sqlite3_finalize(st);
-	if (version < 0) {
-		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errstr(rc));
+	if ((version = schema_version(c)) < 0) {
+		snprintf(why, whysz, "%s: %s", c->path,
+		    sqlite3_errstr(sqlite3_errcode(c->db)));
 		goto fail;
 	}
 	if (version < SCHEMA_VERSION) {
@@ -1664,18 +1770,45 @@ rollback(struct conn *c)
 	sqlite3_reset(c->stmts[STMT_ROLLBACK]);
 }
 
-/* The statement s on r's connection, prepared on first use. */
-static sqlite3_stmt *
-stmt_get(struct rq *r, enum stmt s)
+/*
+ * Record a failure on c: the first one since the request (or command)
+ * began is kept, with what SQLite said of it, for the caller to map; a
+ * failure that says the file is unusable also marks c for reopening.
+ * Always returns -1, so that a helper can end with `return db_fail(...)`.
+ */
+static int
+db_fail(struct conn *c, int rc)
 {
-	struct conn	*c = r->conn;
-	int		 rc;
+	if (c->err == SQLITE_OK) {
+		c->err = rc;
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s",
+		    c->db != NULL && rc != SQLITE_NOMEM ? sqlite3_errmsg(c->db) :
+		    sqlite3_errstr(rc));
+	}
+	switch (rc & 0xff) {
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+		c->broken = 1;
+		break;
+	default:
+		break;
+	}
+	return -1;
+}
+
+/* The statement s on c, prepared on first use; NULL on failure. */
+static sqlite3_stmt *
+stmt_get(struct conn *c, enum stmt s)
+{
+	int	 rc;
 
 	if (c->stmts[s] == NULL) {
 		rc = sqlite3_prepare_v3(c->db, stmts[s], -1,
 		    SQLITE_PREPARE_PERSISTENT, &c->stmts[s], NULL);
 		if (rc != SQLITE_OK) {
-			fail_db(r, rc);
+			db_fail(c, rc);
 			return NULL;
 		}
 	}
@@ -1685,11 +1818,11 @@ stmt_get(struct rq *r, enum stmt s)
 /*
  * The statement s, reset, with arguments bound from ?1 on as fmt says:
  * 's' a string (NULL binds NULL), 'i' an int64_t, 'd' an int, 'o' a
- * pointer to an int64_t (NULL binds NULL), 'b' a blob (pointer, size_t). Bound memory must outlive the statement's use.
- * NULL, with the response set, on failure.
+ * pointer to an int64_t (NULL binds NULL), 'b' a blob (pointer, size_t).
+ * Bound memory must outlive the statement's use. NULL on failure.
  */
 static sqlite3_stmt *
-vq(struct rq *r, enum stmt s, const char *fmt, va_list ap)
+vq(struct conn *c, enum stmt s, const char *fmt, va_list ap)
 {
 	sqlite3_stmt	*st;
 	const char	*str;
@@ -1698,7 +1831,7 @@ vq(struct rq *r, enum stmt s, const char *fmt, va_list ap)
 	size_t		 n;
 	int		 i, rc = SQLITE_OK;
 
-	if ((st = stmt_get(r, s)) == NULL)
+	if ((st = stmt_get(c, s)) == NULL)
 		return NULL;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -1732,76 +1865,74 @@ vq(struct rq *r, enum stmt s, const char *fmt, va_list ap)
 		}
 	}
 	if (rc != SQLITE_OK) {
-		fail_db(r, rc);
+		db_fail(c, rc);
 		return NULL;
 	}
 	return st;
 }
 
 static sqlite3_stmt *
-q(struct rq *r, enum stmt s, const char *fmt, ...)
+q(struct conn *c, enum stmt s, const char *fmt, ...)
 {
 	va_list		 ap;
 	sqlite3_stmt	*st;
 
 	va_start(ap, fmt);
-	st = vq(r, s, fmt, ap);
+	st = vq(c, s, fmt, ap);
 	va_end(ap);
 	return st;
 }
 
-/* Step st: SQLITE_ROW or SQLITE_DONE, or -1 with the response set. */
+/* Step st: SQLITE_ROW or SQLITE_DONE, or -1 on failure. */
 static int
-step(struct rq *r, sqlite3_stmt *st)
+step(struct conn *c, sqlite3_stmt *st)
 {
 	int	 rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return rc;
-	fail_db(r, rc);
-	return -1;
+	return db_fail(c, rc);
 }
 
 /* Run a statement that returns no rows: rows changed, or -1. */
 static int
-exec(struct rq *r, enum stmt s, const char *fmt, ...)
+exec(struct conn *c, enum stmt s, const char *fmt, ...)
 {
 	va_list		 ap;
 	sqlite3_stmt	*st;
 
 	va_start(ap, fmt);
-	st = vq(r, s, fmt, ap);
+	st = vq(c, s, fmt, ap);
 	va_end(ap);
-	if (st == NULL || step(r, st) == -1)
+	if (st == NULL || step(c, st) == -1)
 		return -1;
-	return sqlite3_changes(r->conn->db);
+	return sqlite3_changes(c->db);
 }
 
-/* Run a statement whose first row holds one integer: it, or -1. */
+/* Run a statement whose first row holds one integer: it (0 without a row), or -1. */
 static int64_t
-scalar(struct rq *r, enum stmt s, const char *fmt, ...)
+scalar(struct conn *c, enum stmt s, const char *fmt, ...)
 {
 	va_list		 ap;
 	sqlite3_stmt	*st;
 	int		 rc;
 
 	va_start(ap, fmt);
-	st = vq(r, s, fmt, ap);
+	st = vq(c, s, fmt, ap);
 	va_end(ap);
-	if (st == NULL || (rc = step(r, st)) == -1)
+	if (st == NULL || (rc = step(c, st)) == -1)
 		return -1;
 	return rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 }
 
-/* Does the statement (id, org) find a row? 1, 0, or -1 on error. */
+/* Does the statement s, bound to (id, org), find a row? 1, 0, or -1. */
 static int
-exists(struct rq *r, enum stmt s, const char *id)
+exists(struct conn *c, enum stmt s, const char *id, const char *org)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if ((st = q(r, s, "ss", id, r->org)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(c, s, "ss", id, org)) == NULL || (rc = step(c, st)) == -1)
 		return -1;
 	return rc == SQLITE_ROW;
 }
@@ -1832,6 +1963,15 @@ col_copy(sqlite3_stmt *st, int i, char *buf, size_t sz)
 	buf[n] = '\0';
 }
 
+/* Column i as a new string (the caller frees), or NULL for NULL or OOM. */
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const char	*s = (const char *)sqlite3_column_text(st, i);
+
+	return s != NULL ? strdup(s) : NULL;
+}
+
 /* ------------------------------------------------------------------------
  * Objects: a field table per column list, in the contract's field order;
  * obj_write() writes a row as its table says
@@ -1839,104 +1979,104 @@ col_copy(sqlite3_stmt *st, int i, char *buf, size_t sz)
 
 /* VENDOR_COLS -> vendor object (3.1). */
 static const struct ofield vendor_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "external_id", O_STR, 1, 0, NULL },
-	{ "name", O_STR, 2, 0, NULL },
-	{ "website", O_STR, 3, 0, NULL },
-	{ "description", O_STR, 4, 0, NULL },
-	{ "hq_location", O_STR, 5, 0, NULL },
-	{ "use_case", O_STR, 6, 0, NULL },
-	{ "created_at", O_INT, 7, 0, NULL },
-	{ "updated_at", O_INT, 8, 0, NULL },
+	{ "id", O_STR, VENDOR_ID, 0, NULL },
+	{ "external_id", O_STR, VENDOR_EXTERNAL_ID, 0, NULL },
+	{ "name", O_STR, VENDOR_NAME, 0, NULL },
+	{ "website", O_STR, VENDOR_WEBSITE, 0, NULL },
+	{ "description", O_STR, VENDOR_DESCRIPTION, 0, NULL },
+	{ "hq_location", O_STR, VENDOR_HQ_LOCATION, 0, NULL },
+	{ "use_case", O_STR, VENDOR_USE_CASE, 0, NULL },
+	{ "created_at", O_INT, VENDOR_CREATED_AT, 0, NULL },
+	{ "updated_at", O_INT, VENDOR_UPDATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* EVENT_COLS -> radar event object (3.2), with its vendor ids. */
 static const struct ofield event_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "name", O_STR, 1, 0, NULL },
-	{ "summary", O_STR, 2, 0, NULL },
-	{ "primary_impact_type", O_STR, 3, 0, NULL },
-	{ "secondary_impact_types", O_JSON, 4, 0, NULL },
+	{ "id", O_STR, EVENT_ID, 0, NULL },
+	{ "name", O_STR, EVENT_NAME, 0, NULL },
+	{ "summary", O_STR, EVENT_SUMMARY, 0, NULL },
+	{ "primary_impact_type", O_STR, EVENT_PRIMARY_IMPACT_TYPE, 0, NULL },
+	{ "secondary_impact_types", O_JSON, EVENT_SECONDARY_IMPACT_TYPES, 0, NULL },
 	{ "vendor_ids", O_IDS, 0, STMT_EVENT_VENDORS, NULL },
-	{ "occurred_at", O_INT, 5, 0, NULL },
-	{ "is_archived", O_BOOL, 6, 0, NULL },
-	{ "created_at", O_INT, 7, 0, NULL },
-	{ "updated_at", O_INT, 8, 0, NULL },
+	{ "occurred_at", O_INT, EVENT_OCCURRED_AT, 0, NULL },
+	{ "is_archived", O_BOOL, EVENT_IS_ARCHIVED, 0, NULL },
+	{ "created_at", O_INT, EVENT_CREATED_AT, 0, NULL },
+	{ "updated_at", O_INT, EVENT_UPDATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* ALERT_COLS -> radar alert object (3.2). */
 static const struct ofield alert_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "vendor_id", O_STR, 1, 0, NULL },
+	{ "id", O_STR, ALERT_ID, 0, NULL },
+	{ "vendor_id", O_STR, ALERT_VENDOR_ID, 0, NULL },
 	{ "detector_id", O_NULL, 0, 0, NULL },
 	{ "source_id", O_NULL, 0, 0, NULL },
 	{ "data_id", O_NULL, 0, 0, NULL },
-	{ "event_id", O_STR, 2, 0, NULL },
-	{ "summary", O_STR, 3, 0, NULL },
-	{ "severity", O_STR, 4, 0, NULL },
-	{ "confidence", O_STR, 5, 0, NULL },
-	{ "should_alert", O_BOOL, 6, 0, NULL },
-	{ "is_dismissed", O_BOOL, 7, 0, NULL },
-	{ "dismiss_reason", O_STR, 8, 0, NULL },
-	{ "dismissed_at", O_INT, 9, 0, NULL },
-	{ "is_archived", O_BOOL, 10, 0, NULL },
-	{ "created_at", O_INT, 11, 0, NULL },
-	{ "updated_at", O_INT, 12, 0, NULL },
+	{ "event_id", O_STR, ALERT_EVENT_ID, 0, NULL },
+	{ "summary", O_STR, ALERT_SUMMARY, 0, NULL },
+	{ "severity", O_STR, ALERT_SEVERITY, 0, NULL },
+	{ "confidence", O_STR, ALERT_CONFIDENCE, 0, NULL },
+	{ "should_alert", O_BOOL, ALERT_SHOULD_ALERT, 0, NULL },
+	{ "is_dismissed", O_BOOL, ALERT_IS_DISMISSED, 0, NULL },
+	{ "dismiss_reason", O_STR, ALERT_DISMISS_REASON, 0, NULL },
+	{ "dismissed_at", O_INT, ALERT_DISMISSED_AT, 0, NULL },
+	{ "is_archived", O_BOOL, ALERT_IS_ARCHIVED, 0, NULL },
+	{ "created_at", O_INT, ALERT_CREATED_AT, 0, NULL },
+	{ "updated_at", O_INT, ALERT_UPDATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* PLAN_COLS -> assessment plan object (3.3). */
 static const struct ofield plan_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "name", O_STR, 1, 0, NULL },
-	{ "description", O_STR, 2, 0, NULL },
-	{ "control_set_ids", O_JSON, 3, 0, NULL },
-	{ "created_at", O_INT, 4, 0, NULL },
-	{ "updated_at", O_INT, 5, 0, NULL },
+	{ "id", O_STR, PLAN_ID, 0, NULL },
+	{ "name", O_STR, PLAN_NAME, 0, NULL },
+	{ "description", O_STR, PLAN_DESCRIPTION, 0, NULL },
+	{ "control_set_ids", O_JSON, PLAN_CONTROL_SET_IDS, 0, NULL },
+	{ "created_at", O_INT, PLAN_CREATED_AT, 0, NULL },
+	{ "updated_at", O_INT, PLAN_UPDATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* ASMT_COLS -> assessment object (3.4). */
 static const struct ofield asmt_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "vendor_id", O_STR, 1, 0, NULL },
-	{ "name", O_STR, 2, 0, NULL },
-	{ "status", O_STR, 3, 0, NULL },
-	{ "control_set_ids", O_JSON, 4, 0, NULL },
+	{ "id", O_STR, ASMT_ID, 0, NULL },
+	{ "vendor_id", O_STR, ASMT_VENDOR_ID, 0, NULL },
+	{ "name", O_STR, ASMT_NAME, 0, NULL },
+	{ "status", O_STR, ASMT_STATUS, 0, NULL },
+	{ "control_set_ids", O_JSON, ASMT_CONTROL_SET_IDS, 0, NULL },
 	{ "service_ids", O_EMPTY, 0, 0, NULL },
 	{ "assignee_id", O_NULL, 0, 0, NULL },
 	{ "score_percent", O_NULL, 0, 0, NULL },
 	{ "findings_count", O_ZERO, 0, 0, NULL },
 	{ "initiated_at", O_NULL, 0, 0, NULL },
-	{ "assessment_plan_id", O_STR, 5, 0, NULL },
-	{ "reassessment_id", O_STR, 6, 0, NULL },
-	{ "created_at", O_INT, 7, 0, NULL },
-	{ "updated_at", O_INT, 8, 0, NULL },
+	{ "assessment_plan_id", O_STR, ASMT_PLAN_ID, 0, NULL },
+	{ "reassessment_id", O_STR, ASMT_RSM_ID, 0, NULL },
+	{ "created_at", O_INT, ASMT_CREATED_AT, 0, NULL },
+	{ "updated_at", O_INT, ASMT_UPDATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* STMT_RSM_VENDORS -> a reassessment's vendor entry (2). */
 static const struct ofield rsm_vendor_obj[] = {
-	{ "vendor_id", O_STR, 0, 0, NULL },
-	{ "source", O_STR, 1, 0, NULL },
-	{ "included", O_BOOL, 2, 0, NULL },
-	{ "assessment_id", O_STR, 3, 0, NULL },
+	{ "vendor_id", O_STR, ENTRY_VENDOR_ID, 0, NULL },
+	{ "source", O_STR, ENTRY_SOURCE, 0, NULL },
+	{ "included", O_BOOL, ENTRY_INCLUDED, 0, NULL },
+	{ "assessment_id", O_STR, ENTRY_ASSESSMENT_ID, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* RSM_COLS -> reassessment object (2), with alert ids and vendor entries. */
 static const struct ofield rsm_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "status", O_STR, 1, 0, NULL },
-	{ "title", O_STR, 2, 0, NULL },
-	{ "assessment_plan_id", O_STR, 3, 0, NULL },
-	{ "radar_event_id", O_STR, 4, 0, NULL },
+	{ "id", O_STR, RSM_ID, 0, NULL },
+	{ "status", O_STR, RSM_STATUS, 0, NULL },
+	{ "title", O_STR, RSM_TITLE, 0, NULL },
+	{ "assessment_plan_id", O_STR, RSM_PLAN_ID, 0, NULL },
+	{ "radar_event_id", O_STR, RSM_EVENT_ID, 0, NULL },
 	{ "alert_ids", O_IDS, 0, STMT_RSM_ALERTS, NULL },
 	{ "vendors", O_ROWS, 0, STMT_RSM_VENDORS, rsm_vendor_obj },
-	{ "created_at", O_INT, 5, 0, NULL },
-	{ "updated_at", O_INT, 6, 0, NULL },
+	{ "created_at", O_INT, RSM_CREATED_AT, 0, NULL },
+	{ "updated_at", O_INT, RSM_UPDATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
@@ -1994,18 +2134,19 @@ buf_col_rate(struct buf *b, sqlite3_stmt *st, int i)
 	buf_add(b, s, (size_t)n);
 }
 
-static int	rows_write(struct rq *, struct buf *, sqlite3_stmt *,
+static int	rows_write(struct conn *, struct buf *, sqlite3_stmt *,
 		    const struct ofield *);
 
 /*
  * Write the object of the current row of st, field by field as fields
- * says, to b. 0, or -1 with the response set (a failed sub-statement).
+ * says, to b. 0, or -1 when a sub-statement failed (recorded on c). The
+ * object's id is the first column of every column list.
  * Rationale: responses are written straight from the rows, not built as a
  * jansson tree and dumped; on a GET that halves the instructions. The one
  * table per object is also what object_tree() parses for field_diffs.
  */
 static int
-obj_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
+obj_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
     const struct ofield *fields)
 {
 	const struct ofield	*f;
@@ -2045,8 +2186,8 @@ obj_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
 		case O_IDS:
 		case O_ROWS:
 			col_copy(st, 0, id, sizeof(id));	/* the row's id */
-			if ((sub = q(r, f->stmt, "s", id)) == NULL ||
-			    rows_write(r, b, sub, f->sub) == -1)
+			if ((sub = q(c, f->stmt, "s", id)) == NULL ||
+			    rows_write(c, b, sub, f->sub) == -1)
 				return -1;
 			break;
 		case O_RATE:
@@ -2061,21 +2202,21 @@ obj_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
 /*
  * Write the remaining rows of st to b as a JSON list: each an object as
  * fields says, or, with fields NULL, the first column as a string. 0, or
- * -1 with the response set.
+ * -1 on failure (recorded on c).
  */
 static int
-rows_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
+rows_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
     const struct ofield *fields)
 {
 	int	 rc, n;
 
 	buf_add(b, "[", 1);
-	for (n = 0; (rc = step(r, st)) == SQLITE_ROW; n++) {
+	for (n = 0; (rc = step(c, st)) == SQLITE_ROW; n++) {
 		if (n > 0)
 			buf_add(b, ",", 1);
 		if (fields == NULL)
 			buf_col_str(b, st, 0);
-		else if (obj_write(r, b, st, fields) == -1)
+		else if (obj_write(c, b, st, fields) == -1)
 			return -1;
 	}
 	if (rc == -1)
@@ -2086,19 +2227,19 @@ rows_write(struct rq *r, struct buf *b, sqlite3_stmt *st,
 
 /*
  * The object of the current row of st as a jansson tree, for field_diffs
- * and events; NULL with the response set on error.
+ * and events; NULL on failure (recorded on c).
  */
 static json_t *
-object_tree(struct rq *r, sqlite3_stmt *st, const struct ofield *fields)
+object_tree(struct conn *c, sqlite3_stmt *st, const struct ofield *fields)
 {
 	struct buf	 b = { NULL, 0, 0, 0 };
 	json_t		*o = NULL;
 
-	if (obj_write(r, &b, st, fields) == 0 && !b.oom)
+	if (obj_write(c, &b, st, fields) == 0 && !b.oom)
 		o = json_loadb(b.p, b.len, JSON_ALLOW_NUL, NULL);
 	free(b.p);
-	if (o == NULL && r->status == 0)
-		fail_internal(r, "cannot read an object");
+	if (o == NULL)
+		db_fail(c, SQLITE_NOMEM);
 	return o;
 }
 
@@ -2115,14 +2256,14 @@ reply_object(struct rq *r, int status, enum stmt get,
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(r->conn, get, "ss", id, r->org)) == NULL ||
+	    (rc = step(r->conn, st)) == -1)
 		return;
 	if (rc == SQLITE_DONE && k == KIND__MAX)
 		fail_internal(r, "object vanished inside its transaction");
 	else if (rc == SQLITE_DONE)
 		not_found(r, k, id);
-	else if (obj_write(r, &b, st, fields) == 0)
+	else if (obj_write(r->conn, &b, st, fields) == 0)
 		reply_buf(r, status, &b);
 	free(b.p);
 }
@@ -2152,14 +2293,14 @@ reply_list(struct rq *r, const char *key, enum stmt list, enum stmt count,
 	int64_t		 total;
 
 	va_start(ap, fmt);
-	st = vq(r, count, fmt, ap);
+	st = vq(r->conn, count, fmt, ap);
 	va_end(ap);
-	if (st == NULL || step(r, st) == -1)
+	if (st == NULL || step(r->conn, st) == -1)
 		goto out;
 	total = sqlite3_column_int64(st, 0);
 
 	va_start(ap, fmt);
-	st = vq(r, list, fmt, ap);
+	st = vq(r->conn, list, fmt, ap);
 	va_end(ap);
 	if (st == NULL)
 		goto out;
@@ -2171,7 +2312,7 @@ reply_list(struct rq *r, const char *key, enum stmt list, enum stmt count,
 	buf_puts(&b, "{\"");
 	buf_puts(&b, key);
 	buf_add(&b, "\":", 2);
-	if (rows_write(r, &b, st, fields) == -1)
+	if (rows_write(r->conn, &b, st, fields) == -1)
 		goto out;
 	buf_puts(&b, ",\"total\":");
 	buf_int(&b, total);
@@ -2194,7 +2335,7 @@ out:
  * request's transaction: one webhook_events row with the envelope, and a
  * pending delivery for each live webhook of the org subscribed to the type
  * (or for the webhook only, when given). Nothing is recorded when nobody
- * listens. 0, or -1 with the response set.
+ * listens. 0, or -1 on failure (answered, or recorded on the connection).
  *
  * Rationale: recording the event with the change it reports means that a
  * change that rolls back leaves no event and a committed change always
@@ -2216,9 +2357,9 @@ emit(struct rq *r, const char *type, json_t *fields, const char *only)
 	else if (only != NULL)
 		json_array_append_new(subs, json_string(only));
 	else {
-		if ((st = q(r, STMT_WH_SUBSCRIBED, "ss", r->org, type)) == NULL)
+		if ((st = q(r->conn, STMT_WH_SUBSCRIBED, "ss", r->org, type)) == NULL)
 			goto out;
-		while ((rc = step(r, st)) == SQLITE_ROW)
+		while ((rc = step(r->conn, st)) == SQLITE_ROW)
 			json_array_append_new(subs, col_str(st, 0));
 		if (rc == -1)
 			goto out;
@@ -2240,13 +2381,13 @@ emit(struct rq *r, const char *type, json_t *fields, const char *only)
 	    data)) == NULL ||
 	    (payload = json_dumps(env, JSON_COMPACT)) == NULL)
 		goto oom;
-	if (exec(r, STMT_EVT_INSERT, "ssssi", eid, r->org, type, payload,
+	if (exec(r->conn, STMT_EVT_INSERT, "ssssi", eid, r->org, type, payload,
 	    r->now) == -1)
 		goto out;
 	json_array_foreach(subs, i, w) {
 		if (new_id(did, KIND_DELIVERY) == -1)
 			goto oom;
-		if (exec(r, STMT_DLV_INSERT, "sssi", did, json_string_value(w),
+		if (exec(r->conn, STMT_DLV_INSERT, "sssi", did, json_string_value(w),
 		    eid, r->now) == -1)
 			goto out;
 	}
@@ -2272,7 +2413,7 @@ emit_id(struct rq *r, const char *type, const char *idfield, const char *id)
 
 /*
  * The object the statement get finds for id in the key's org, as a tree;
- * NULL when there is none (r->status still 0) or on error (status set).
+ * NULL when there is none, or on failure (recorded on the connection).
  */
 static json_t *
 object_load(struct rq *r, enum stmt get, const struct ofield *fields,
@@ -2280,10 +2421,10 @@ object_load(struct rq *r, enum stmt get, const struct ofield *fields,
 {
 	sqlite3_stmt	*st;
 
-	if ((st = q(r, get, "ss", id, r->org)) == NULL ||
-	    step(r, st) != SQLITE_ROW)
+	if ((st = q(r->conn, get, "ss", id, r->org)) == NULL ||
+	    step(r->conn, st) != SQLITE_ROW)
 		return NULL;
-	return object_tree(r, st, fields);
+	return object_tree(r->conn, st, fields);
 }
 
 /*
@@ -2333,7 +2474,7 @@ reply_updated(struct rq *r, enum stmt get, const struct ofield *fields,
 	json_t	*after, *diffs = NULL;
 
 	if ((after = object_load(r, get, fields, id)) == NULL) {
-		if (r->status == 0)
+		if (r->conn->err == SQLITE_OK)
 			fail_internal(r, "object vanished inside its transaction");
 		goto out;
 	}
@@ -2623,7 +2764,7 @@ h_vendor_create(struct rq *r)
 		fail_internal(r, "no random bytes for an id");
 		return;
 	}
-	if (exec(r, STMT_VENDOR_INSERT, "ssssssssi", id, r->org,
+	if (exec(r->conn, STMT_VENDOR_INSERT, "ssssssssi", id, r->org,
 	    jstr(b, "external_id"), jstr(b, "name"), jstr(b, "website"),
 	    jstr(b, "description"), jstr(b, "hq_location"),
 	    jstr(b, "use_case"), r->now) == -1)
@@ -2656,11 +2797,11 @@ h_vendor_update(struct rq *r)
 
 	if ((before = object_load(r, STMT_VENDOR_GET, vendor_obj,
 	    r->id)) == NULL) {
-		if (r->status == 0)
+		if (r->conn->err == SQLITE_OK)
 			not_found(r, KIND_VENDOR, r->id);
 		return;
 	}
-	if (exec(r, STMT_VENDOR_UPDATE, "sssssssi", r->id, r->org,
+	if (exec(r->conn, STMT_VENDOR_UPDATE, "sssssssi", r->id, r->org,
 	    jstr(b, "name"), jstr(b, "website"), jstr(b, "description"),
 	    jstr(b, "hq_location"), jstr(b, "use_case"), r->now) == -1) {
 		json_decref(before);
@@ -2738,13 +2879,13 @@ h_event_create(struct rq *r)
 		fail_internal(r, "out of memory or randomness");
 		goto out;
 	}
-	if (exec(r, STMT_EVENT_INSERT, "ssssssssii", id, r->org,
+	if (exec(r->conn, STMT_EVENT_INSERT, "ssssssssii", id, r->org,
 	    jstr(b, "name"), jstr(b, "summary"),
 	    jstr(b, "primary_impact_type"), sectxt, jstr(b, "source_url"),
 	    jstr(b, "source_name"), occurred, r->now) == -1)
 		goto out;
 	json_array_foreach(json_object_get(b, "vendor_ids"), i, v) {
-		linked = exec(r, STMT_EVENT_LINK_VENDOR, "sss", id,
+		linked = exec(r->conn, STMT_EVENT_LINK_VENDOR, "sss", id,
 		    json_string_value(v), r->org);
 		if (linked == -1)
 			goto out;
@@ -2754,7 +2895,7 @@ h_event_create(struct rq *r)
 			fail_internal(r, "no random bytes for an id");
 			goto out;
 		}
-		if (exec(r, STMT_ALERT_INSERT, "ssssssi", aid, r->org,
+		if (exec(r->conn, STMT_ALERT_INSERT, "ssssssi", aid, r->org,
 		    json_string_value(v), id, jstr(b, "summary"), sev,
 		    r->now) == -1 || emit_id(r, "RadarDetectorResult.Created",
 		    "radar_detector_result_id", aid) == -1)
@@ -2819,19 +2960,20 @@ alert_set_dismissed(struct rq *r, int on)
 
 	if ((before = object_load(r, STMT_ALERT_GET, alert_obj,
 	    r->id)) == NULL) {
-		if (r->status == 0)
+		if (r->conn->err == SQLITE_OK)
 			not_found(r, KIND_ALERT, r->id);
 		return;
 	}
-	if ((st = q(r, STMT_ALERT_GET, "ss", r->id, r->org)) == NULL ||
-	    (rc = step(r, st)) != SQLITE_ROW) {
+	if ((st = q(r->conn, STMT_ALERT_GET, "ss", r->id, r->org)) == NULL ||
+	    (rc = step(r->conn, st)) != SQLITE_ROW) {
 		json_decref(before);
 		return;
 	}
-	was = sqlite3_column_int(st, 7);
-	at = sqlite3_column_int64(st, 9);
-	if (sqlite3_column_type(st, 8) != SQLITE_NULL &&
-	    (old = strdup((const char *)sqlite3_column_text(st, 8))) == NULL) {
+	was = sqlite3_column_int(st, ALERT_IS_DISMISSED);
+	at = sqlite3_column_int64(st, ALERT_DISMISSED_AT);
+	if (sqlite3_column_type(st, ALERT_DISMISS_REASON) != SQLITE_NULL &&
+	    (old = strdup((const char *)sqlite3_column_text(st,
+	    ALERT_DISMISS_REASON))) == NULL) {
 		fail_internal(r, "out of memory");
 		json_decref(before);
 		return;
@@ -2842,14 +2984,14 @@ alert_set_dismissed(struct rq *r, int on)
 			suppress = json_is_true(ss);
 			sp = &suppress;
 		}
-		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
+		rc = exec(r->conn, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
 		    1, r->now, reason, sp, r->now);
 	} else if (on && reason != NULL &&
 	    (old == NULL || strcmp(old, reason) != 0))
-		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
+		rc = exec(r->conn, STMT_ALERT_SET_DISMISSED, "ssdisoi", r->id, r->org,
 		    1, at, reason, (const int64_t *)NULL, r->now);
 	else if (!on && was)
-		rc = exec(r, STMT_ALERT_SET_DISMISSED, "ssdosoi", r->id,
+		rc = exec(r->conn, STMT_ALERT_SET_DISMISSED, "ssdosoi", r->id,
 		    r->org, 0, (const int64_t *)NULL, (const char *)NULL,
 		    (const int64_t *)NULL, r->now);
 	free(old);
@@ -2905,7 +3047,7 @@ h_plan_create(struct rq *r)
 		fail_internal(r, "out of memory or randomness");
 		goto out;
 	}
-	if (exec(r, STMT_PLAN_INSERT, "sssssi", id, r->org,
+	if (exec(r->conn, STMT_PLAN_INSERT, "sssssi", id, r->org,
 	    jstr(r->json, "name"), jstr(r->json, "description"), csitxt,
 	    r->now) == -1)
 		goto out;
@@ -2987,7 +3129,7 @@ static const struct qfield rsm_query[] = {
 static int
 resolve(struct rq *r, enum kind k, enum stmt s, const char *id)
 {
-	int	 found = id_valid(id, k) ? exists(r, s, id) : 0;
+	int	 found = id_valid(id, k) ? exists(r->conn, s, id, r->org) : 0;
 
 	if (found == 0 && strlen(id) <= ID_LEN)
 		fail(r, 422, "invalid_reassessment", "%s %s not found.",
@@ -3010,24 +3152,25 @@ rsm_read(struct rq *r, struct rsm *m)
 	int		 rc;
 
 	memset(m, 0, sizeof(*m));
-	if ((st = q(r, STMT_RSM_GET, "ss", r->id, r->org)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(r->conn, STMT_RSM_GET, "ss", r->id, r->org)) == NULL ||
+	    (rc = step(r->conn, st)) == -1)
 		return -1;
 	if (rc == SQLITE_DONE) {
 		not_found(r, KIND_RSM, r->id);
 		return 0;
 	}
-	col_copy(st, 0, m->id, sizeof(m->id));
-	col_copy(st, 1, m->status, sizeof(m->status));
-	if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-	    (m->title = strdup((const char *)sqlite3_column_text(st, 2))) ==
+	col_copy(st, RSM_ID, m->id, sizeof(m->id));
+	col_copy(st, RSM_STATUS, m->status, sizeof(m->status));
+	if (sqlite3_column_type(st, RSM_TITLE) != SQLITE_NULL &&
+	    (m->title = strdup((const char *)sqlite3_column_text(st,
+	    RSM_TITLE))) ==
 	    NULL) {
 		fail_internal(r, "out of memory");
 		return -1;
 	}
-	col_copy(st, 3, m->plan_id, sizeof(m->plan_id));
-	col_copy(st, 4, m->event_id, sizeof(m->event_id));
-	if ((m->before = object_tree(r, st, rsm_obj)) == NULL)
+	col_copy(st, RSM_PLAN_ID, m->plan_id, sizeof(m->plan_id));
+	col_copy(st, RSM_EVENT_ID, m->event_id, sizeof(m->event_id));
+	if ((m->before = object_tree(r->conn, st, rsm_obj)) == NULL)
 		return -1;
 	return 1;
 }
@@ -3056,7 +3199,7 @@ rsm_reply(struct rq *r, struct rsm *m)
 static int
 rsm_save(struct rq *r, const struct rsm *m)
 {
-	return exec(r, STMT_RSM_UPDATE, "ssssssi", m->id, r->org, m->status,
+	return exec(r->conn, STMT_RSM_UPDATE, "ssssssi", m->id, r->org, m->status,
 	    m->title, m->plan_id[0] != '\0' ? m->plan_id : NULL,
 	    m->event_id[0] != '\0' ? m->event_id : NULL, r->now);
 }
@@ -3065,11 +3208,11 @@ rsm_save(struct rq *r, const struct rsm *m)
 static int
 rsm_refresh_alerts(struct rq *r, const struct rsm *m)
 {
-	if (exec(r, STMT_RSM_ALERTS_CLEAR, "s", m->id) == -1)
+	if (exec(r->conn, STMT_RSM_ALERTS_CLEAR, "s", m->id) == -1)
 		return -1;
 	if (m->event_id[0] == '\0')
 		return 0;
-	return exec(r, STMT_RSM_ALERTS_FILL, "ss", m->id, m->event_id);
+	return exec(r->conn, STMT_RSM_ALERTS_FILL, "ss", m->id, m->event_id);
 }
 
 /*
@@ -3121,14 +3264,14 @@ h_rsm_create(struct rq *r)
 		fail_internal(r, "no random bytes for an id");
 		return;
 	}
-	if (exec(r, STMT_RSM_INSERT, "sssssi", id, r->org,
+	if (exec(r->conn, STMT_RSM_INSERT, "sssssi", id, r->org,
 	    jstr(b, "title"), plan, event, r->now) == -1)
 		return;
 	json_array_foreach(vids, i, v)
-		if (exec(r, STMT_RSM_ENTRY_ADD, "sss", id,
+		if (exec(r->conn, STMT_RSM_ENTRY_ADD, "sss", id,
 		    json_string_value(v), "matched") == -1)
 			return;
-	if (exec(r, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
+	if (exec(r->conn, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
 		return;
 	reply_created(r, STMT_RSM_GET, rsm_obj, id, "Reassessment.Created",
 	    "reassessment_id");
@@ -3217,16 +3360,16 @@ h_rsm_add_vendors(struct rq *r)
 			goto out;
 	json_array_foreach(vids, i, v) {
 		vid = json_string_value(v);
-		if ((st = q(r, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
-		    (rc = step(r, st)) == -1)
+		if ((st = q(r->conn, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
+		    (rc = step(r->conn, st)) == -1)
 			goto out;
 		if (rc == SQLITE_DONE) {
-			if (exec(r, STMT_RSM_ENTRY_ADD, "sss", m.id, vid,
+			if (exec(r->conn, STMT_RSM_ENTRY_ADD, "sss", m.id, vid,
 			    "manual") == -1)
 				goto out;
 			changed = joined = 1;
 		} else if (sqlite3_column_int(st, 0) == 0) {
-			if (exec(r, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid,
+			if (exec(r->conn, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid,
 			    1) == -1)
 				goto out;
 			changed = 1;
@@ -3257,8 +3400,8 @@ h_rsm_inclusion(struct rq *r)
 
 	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 1) == -1)
 		goto out;
-	if ((st = q(r, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(r->conn, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
+	    (rc = step(r->conn, st)) == -1)
 		goto out;
 	if (rc == SQLITE_DONE) {
 		if (strlen(vid) <= ID_LEN)
@@ -3270,7 +3413,7 @@ h_rsm_inclusion(struct rq *r)
 		goto out;
 	}
 	if (sqlite3_column_int(st, 0) != included &&
-	    (exec(r, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid, included) == -1 ||
+	    (exec(r->conn, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid, included) == -1 ||
 	    rsm_save(r, &m) == -1))
 		goto out;
 	rsm_reply(r, &m);
@@ -3343,32 +3486,34 @@ h_rsm_run(struct rq *r)
 		    "no assessment plan; set one before running it.", m.id);
 		goto out;
 	}
-	if ((included = scalar(r, STMT_RSM_INCLUDED_COUNT, "s", m.id)) == -1)
+	if ((included = scalar(r->conn, STMT_RSM_INCLUDED_COUNT, "s", m.id)) == -1)
 		goto out;
 	if (included == 0) {
 		fail(r, 400, "no_included_vendors", "Reassessment %s has no "
 		    "included vendors.", m.id);
 		goto out;
 	}
-	if ((st = q(r, STMT_PLAN_FOR_RUN, "ss", m.plan_id, r->org)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(r->conn, STMT_PLAN_FOR_RUN, "ss", m.plan_id, r->org)) == NULL ||
+	    (rc = step(r->conn, st)) == -1)
 		goto out;
 	if (rc == SQLITE_DONE) {
 		fail(r, 422, "invalid_reassessment", "Assessment plan %s not "
 		    "found.", m.plan_id);
 		goto out;
 	}
-	plan_name = strdup((const char *)sqlite3_column_text(st, 0));
-	csi = strdup((const char *)sqlite3_column_text(st, 1));
+	plan_name = strdup((const char *)sqlite3_column_text(st, PLANR_NAME));
+	csi = strdup((const char *)sqlite3_column_text(st,
+	    PLANR_CONTROL_SET_IDS));
 	if (plan_name == NULL || csi == NULL || (todo = json_array()) == NULL)
 		goto oom;
 
 	/* Read the work list first: the loop below changes those rows. */
-	if ((st = q(r, STMT_RSM_RUN_TODO, "s", m.id)) == NULL)
+	if ((st = q(r->conn, STMT_RSM_RUN_TODO, "s", m.id)) == NULL)
 		goto out;
-	while ((rc = step(r, st)) == SQLITE_ROW)
+	while ((rc = step(r->conn, st)) == SQLITE_ROW)
 		if (json_array_append_new(todo, json_pack("[o,o]",
-		    col_str(st, 0), col_str(st, 1))) == -1)
+		    col_str(st, TODO_VENDOR_ID), col_str(st, TODO_VENDOR_NAME))) ==
+		    -1)
 			goto oom;
 	if (rc == -1)
 		goto out;
@@ -3383,9 +3528,9 @@ h_rsm_run(struct rq *r)
 			name = NULL;
 			goto oom;
 		}
-		if (exec(r, STMT_ASMT_INSERT, "sssssssi", aid, r->org, vid,
+		if (exec(r->conn, STMT_ASMT_INSERT, "sssssssi", aid, r->org, vid,
 		    name, csi, m.plan_id, m.id, r->now) == -1 ||
-		    exec(r, STMT_RSM_ENTRY_ASSESSMENT, "sss", m.id, vid,
+		    exec(r->conn, STMT_RSM_ENTRY_ASSESSMENT, "sss", m.id, vid,
 		    aid) == -1 ||
 		    emit_id(r, "Assessment.Created", "assessment_id", aid) == -1)
 			goto out;
@@ -3626,31 +3771,31 @@ static const struct field webhook_test_fields[] = {
 
 /* WH_COLS -> webhook object (4); never the secret. */
 static const struct ofield webhook_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "url", O_STR, 1, 0, NULL },
-	{ "events", O_JSON, 2, 0, NULL },
-	{ "description", O_STR, 3, 0, NULL },
-	{ "enabled", O_BOOL, 4, 0, NULL },
-	{ "created_at", O_INT, 5, 0, NULL },
-	{ "last_delivery_status", O_STR, 6, 0, NULL },
-	{ "delivery_success_rate", O_RATE, 7, 0, NULL },
-	{ "delivery_count", O_INT, 7, 0, NULL },
+	{ "id", O_STR, WH_ID, 0, NULL },
+	{ "url", O_STR, WH_URL, 0, NULL },
+	{ "events", O_JSON, WH_EVENTS, 0, NULL },
+	{ "description", O_STR, WH_DESCRIPTION, 0, NULL },
+	{ "enabled", O_BOOL, WH_ENABLED, 0, NULL },
+	{ "created_at", O_INT, WH_CREATED_AT, 0, NULL },
+	{ "last_delivery_status", O_STR, WH_LAST_STATUS, 0, NULL },
+	{ "delivery_success_rate", O_RATE, WH_TRIED, 0, NULL },
+	{ "delivery_count", O_INT, WH_TRIED, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
 /* DLV_COLS -> delivery object (4). */
 static const struct ofield delivery_obj[] = {
-	{ "id", O_STR, 0, 0, NULL },
-	{ "webhook_id", O_STR, 1, 0, NULL },
-	{ "event_id", O_STR, 2, 0, NULL },
-	{ "event_type", O_STR, 3, 0, NULL },
-	{ "status", O_STR, 4, 0, NULL },
-	{ "response_status", O_INT, 5, 0, NULL },
-	{ "response_time_ms", O_INT, 6, 0, NULL },
-	{ "error", O_STR, 7, 0, NULL },
-	{ "payload", O_JSON, 8, 0, NULL },
-	{ "attempted_at", O_INT, 9, 0, NULL },
-	{ "created_at", O_INT, 10, 0, NULL },
+	{ "id", O_STR, DLV_ID, 0, NULL },
+	{ "webhook_id", O_STR, DLV_WEBHOOK_ID, 0, NULL },
+	{ "event_id", O_STR, DLV_EVENT_ID, 0, NULL },
+	{ "event_type", O_STR, DLV_EVENT_TYPE, 0, NULL },
+	{ "status", O_STR, DLV_STATUS, 0, NULL },
+	{ "response_status", O_INT, DLV_RESPONSE_STATUS, 0, NULL },
+	{ "response_time_ms", O_INT, DLV_RESPONSE_TIME_MS, 0, NULL },
+	{ "error", O_STR, DLV_ERROR, 0, NULL },
+	{ "payload", O_JSON, DLV_PAYLOAD, 0, NULL },
+	{ "attempted_at", O_INT, DLV_ATTEMPTED_AT, 0, NULL },
+	{ "created_at", O_INT, DLV_CREATED_AT, 0, NULL },
 	{ NULL, 0, 0, 0, NULL }
 };
 
@@ -3713,7 +3858,7 @@ h_webhook_create(struct rq *r)
 		fail_internal(r, "out of memory or randomness");
 		goto out;
 	}
-	if (exec(r, STMT_WH_INSERT, "ssssssdi", id, r->org, jstr(b, "url"),
+	if (exec(r->conn, STMT_WH_INSERT, "ssssssdi", id, r->org, jstr(b, "url"),
 	    events, jstr(b, "secret"), jstr(b, "description"),
 	    json_is_boolean(en) ? json_is_true(en) : 1, r->now) == -1)
 		goto out;
@@ -3729,10 +3874,10 @@ h_webhook_list(struct rq *r)
 	struct buf	 b = { NULL, 0, 0, 0 };
 	sqlite3_stmt	*st;
 
-	if ((st = q(r, STMT_WH_LIST, "s", r->org)) == NULL)
+	if ((st = q(r->conn, STMT_WH_LIST, "s", r->org)) == NULL)
 		return;
 	buf_puts(&b, "{\"data\":");
-	if (rows_write(r, &b, st, webhook_obj) == 0) {
+	if (rows_write(r->conn, &b, st, webhook_obj) == 0) {
 		buf_add(&b, "}", 1);
 		reply_buf(r, 200, &b);
 	}
@@ -3755,7 +3900,7 @@ h_webhook_update(struct rq *r)
 	int64_t		 enabled, *ep = NULL;
 	int		 found;
 
-	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+	if ((found = exists(r->conn, STMT_WH_LIVE, r->id, r->org)) != 1) {
 		if (found == 0)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
@@ -3767,7 +3912,7 @@ h_webhook_update(struct rq *r)
 		ep = &enabled;
 	}
 	events = events_text(b);
-	if (exec(r, STMT_WH_UPDATE, "ssssssoi", r->id, r->org, jstr(b, "url"),
+	if (exec(r->conn, STMT_WH_UPDATE, "ssssssoi", r->id, r->org, jstr(b, "url"),
 	    events, jstr(b, "secret"), jstr(b, "description"), ep,
 	    r->now) != -1)
 		reply_one(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK);
@@ -3780,7 +3925,7 @@ h_webhook_delete(struct rq *r)
 {
 	int	 n;
 
-	if ((n = exec(r, STMT_WH_DELETE, "ssi", r->id, r->org, r->now)) == -1)
+	if ((n = exec(r->conn, STMT_WH_DELETE, "ssi", r->id, r->org, r->now)) == -1)
 		return;
 	if (n == 0)
 		not_found(r, KIND_WEBHOOK, r->id);
@@ -3812,7 +3957,7 @@ h_webhook_test(struct rq *r)
 		fail_validation(r, errs);
 		return;
 	}
-	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+	if ((found = exists(r->conn, STMT_WH_LIVE, r->id, r->org)) != 1) {
 		if (found == 0)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
@@ -3821,17 +3966,17 @@ h_webhook_test(struct rq *r)
 	    json_pack("{s:b}", "test", 1), r->id) == -1)
 		return;
 	/* The event just recorded is the webhook's newest delivery. */
-	if ((st = q(r, STMT_DLV_LIST, "ss", r->id, r->org)) == NULL ||
+	if ((st = q(r->conn, STMT_DLV_LIST, "ss", r->id, r->org)) == NULL ||
 	    sqlite3_bind_int64(st, 10, 1) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 11, 0) != SQLITE_OK ||
-	    (rc = step(r, st)) == -1)
+	    (rc = step(r->conn, st)) == -1)
 		return;
 	if (rc != SQLITE_ROW) {
 		fail_internal(r, "test delivery vanished");
 		return;
 	}
 	reply(r, 200, json_pack("{s:o,s:b,s:n,s:n,s:I}", "event_id",
-	    col_str(st, 2), "delivered", 1, "response_status",
+	    col_str(st, DLV_EVENT_ID), "delivered", 1, "response_status",
 	    "response_time_ms", "attempted_at", (json_int_t)r->now));
 }
 
@@ -3841,7 +3986,7 @@ h_webhook_deliveries(struct rq *r)
 {
 	int	 found;
 
-	if ((found = exists(r, STMT_WH_LIVE, r->id)) != 1) {
+	if ((found = exists(r->conn, STMT_WH_LIVE, r->id, r->org)) != 1) {
 		if (found == 0)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
@@ -4067,19 +4212,184 @@ json_media_type(const char *ct)
 }
 
 /*
- * Authenticate the Bearer key: 0 with r->org set, or -1 with a 401 (or
- * 5xx) answered.
+ * The front line. dispatch() is a checklist: one step per check, in the
+ * contract's order (1.1). Each step returns 0 to let the request go on, or
+ * non-zero when it has refused it: the status it answered, or -1 for a
+ * database failure recorded on the connection, which finish() answers.
+ * A handler behind them may assume a routed, well-formed, authenticated
+ * request of the key's org, inside its transaction.
+ */
+
+/*
+ * Route and method: the route of r->method and r->path, with the path's
+ * id. 404 for a path no route has; 405 with an Allow header, built from
+ * the same table, for a path that has routes but not this method.
+ */
+static int
+route_request(struct rq *r)
+{
+	const char	*idp = NULL;
+	char		 allow[64] = "";
+	size_t		 i, idlen = 0;
+	int		 path_known = 0;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!path_match(routes[i].pattern, r->path, &idp, &idlen))
+			continue;
+		path_known = 1;
+		if (strstr(allow, methods[routes[i].method]) == NULL)
+			snprintf(allow + strlen(allow), sizeof(allow) -
+			    strlen(allow), "%s%s", allow[0] ? ", " : "",
+			    methods[routes[i].method]);
+		if (routes[i].method == r->method && r->route == NULL) {
+			r->route = &routes[i];
+			if (idp != NULL && (r->id = strndup(idp, idlen)) == NULL)
+				return fail_internal(r, "out of memory");
+		}
+		idp = NULL;
+	}
+	if (!path_known)
+		return fail_plain(r, 404, "Not Found");
+	if (r->route == NULL) {
+		add_header(r, "Allow", allow);
+		return fail_plain(r, 405, "Method Not Allowed");
+	}
+	return 0;
+}
+
+/*
+ * The declared body length: 400 invalid_content_length when it is not a
+ * plain decimal number; 413 when it is over BODY_MAX, before a byte of the
+ * body is read.
+ */
+static int
+check_length(struct rq *r, struct io *io)
+{
+	const char	*cl = io_param(io, "CONTENT_LENGTH");
+
+	if (cl == NULL || *cl == '\0')
+		return 0;
+	switch (parse_int(cl, strlen(cl), 0, INT64_MAX, &r->content_length)) {
+	case PI_OK:
+		break;
+	case PI_HIGH:
+		r->content_length = INT64_MAX;
+		break;
+	default:
+		return fail(r, 400, "invalid_content_length",
+		    "Content-Length is not a valid length.");
+	}
+	if (r->content_length > BODY_MAX)
+		return fail(r, 413, "payload_too_large",
+		    "Request body is larger than 1 MiB.");
+	return 0;
+}
+
+/* The media type, where the route takes a body: 415 unless JSON. */
+static int
+check_media_type(struct rq *r, struct io *io)
+{
+	if ((r->route->flags & R_BODY) &&
+	    !json_media_type(io_param(io, "CONTENT_TYPE")))
+		return fail(r, 415, "unsupported_media_type",
+		    "Content-Type must be application/json.");
+	return 0;
+}
+
+/*
+ * Read the body of a route that takes one, whole: 400 incomplete_body
+ * when the client sends fewer bytes than it declared. A route without a
+ * body ignores one (2.5: "a request body, if any, is ignored").
+ */
+static int
+read_body(struct rq *r, struct io *io)
+{
+	size_t	 len = (size_t)r->content_length;
+
+	if (!(r->route->flags & R_BODY) || len == 0)
+		return 0;
+	if ((r->body = malloc(len + 1)) == NULL)
+		return fail_internal(r, "out of memory");
+	r->bodylen = io_read(io, r->body, len);
+	r->body[r->bodylen] = '\0';
+	if (r->bodylen < len) {
+		logr(r, "body of %zu bytes, %" PRId64 " declared", r->bodylen,
+		    r->content_length);
+		return fail(r, 400, "incomplete_body", "The request body is "
+		    "shorter than its Content-Length.");
+	}
+	return 0;
+}
+
+/*
+ * A connection that can serve the request: opened (or reopened after a
+ * failure, or when the file was moved) at the binary's schema version.
+ * 503 database_not_initialized or database_version_unsupported when the
+ * file is not at that version; 503 database_unavailable when the route
+ * writes and the file cannot be written.
+ *
+ * Rationale: SQLite quietly opens a file it cannot write read-only. Such
+ * a connection serves reads; a write gets a fresh connection, so that it
+ * succeeds as soon as the file is writable again.
+ */
+static int
+ready_connection(struct rq *r)
+{
+	struct conn	*c = r->conn;
+	int		 writes = r->route->flags & R_WRITE, rc;
+	char		 why[512];
+
+	if (conn_stale(c) || (writes && c->db != NULL &&
+	    sqlite3_db_readonly(c->db, "main") == 1))
+		conn_close(c);
+	if (c->db == NULL) {
+		if ((rc = conn_open(c, SQLITE_OPEN_READWRITE, 1, why,
+		    sizeof(why))) != 0) {
+			logr(r, "database not served: %s", why);
+			add_header(r, "Retry-After", "1");
+			if (rc == -2)
+				return fail(r, 503,
+				    "database_version_unsupported", "The "
+				    "database was made by a newer version of "
+				    "reassess.");
+			return fail(r, 503, "database_not_initialized",
+			    "The database is not initialised.");
+		}
+		/*
+		 * Rationale: a CGI process closes its connection after one
+		 * request; checkpointing then, and deleting the WAL only to
+		 * make it again for the next request, would cost more than
+		 * the request. SQLite checkpoints as the WAL grows (every
+		 * 1000 pages) all the same.
+		 */
+		sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+		    NULL);
+	}
+	if (writes && sqlite3_db_readonly(c->db, "main") == 1) {
+		logr(r, "database unavailable: %s cannot be written", c->path);
+		add_header(r, "Retry-After", "1");
+		return fail(r, 503, "database_unavailable", "The database "
+		    "cannot be used right now; retry later.");
+	}
+	return 0;
+}
+
+/*
+ * Authentication (1.2): the Bearer key of the Authorization header sets
+ * r->org. 401 "Not authenticated" without a Bearer key; 401 "Invalid or
+ * expired API key." for one that is unknown or revoked; both with
+ * WWW-Authenticate: Bearer.
  *
  * Rationale: the lookup is by SHA-256 of the presented secret, so the
  * time it takes depends only on a hash the client cannot steer; the final
  * comparison is constant-time all the same.
  */
 static int
-authenticate(struct rq *r, const char *hdr)
+authenticate(struct rq *r, struct io *io)
 {
+	const char	*hdr = io_param(io, "HTTP_AUTHORIZATION"), *tok;
 	unsigned char	 h[SHA256_LEN];
 	sqlite3_stmt	*st;
-	const char	*tok;
 	size_t		 n;
 	int		 rc;
 
@@ -4096,13 +4406,13 @@ authenticate(struct rq *r, const char *hdr)
 	if (n == 0)
 		goto unauthenticated;
 	sha256(tok, n, h);
-	if ((st = q(r, STMT_KEY_AUTH, "b", h, sizeof(h))) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(r->conn, STMT_KEY_AUTH, "b", h, sizeof(h))) == NULL ||
+	    (rc = step(r->conn, st)) == -1)
 		return -1;
 	if (rc == SQLITE_ROW &&
-	    sqlite3_column_bytes(st, 1) == (int)sizeof(h) &&
-	    equal_ct(sqlite3_column_blob(st, 1), h, sizeof(h)))
-		col_copy(st, 0, r->org, sizeof(r->org));
+	    sqlite3_column_bytes(st, AUTH_SECRET_HASH) == (int)sizeof(h) &&
+	    equal_ct(sqlite3_column_blob(st, AUTH_SECRET_HASH), h, sizeof(h)))
+		col_copy(st, AUTH_ORG_ID, r->org, sizeof(r->org));
 	/*
 	 * Rationale: reset now, not at the end of the request. A statement
 	 * left on its row holds its read snapshot open, and the write
@@ -4114,220 +4424,163 @@ authenticate(struct rq *r, const char *hdr)
 	if (r->org[0] != '\0')
 		return 0;
 	add_header(r, "WWW-Authenticate", "Bearer");
-	fail_plain(r, 401, "Invalid or expired API key.");
-	return -1;
+	return fail_plain(r, 401, "Invalid or expired API key.");
 unauthenticated:
 	add_header(r, "WWW-Authenticate", "Bearer");
-	fail_plain(r, 401, "Not authenticated");
-	return -1;
+	return fail_plain(r, 401, "Not authenticated");
 }
 
 /*
- * Idempotency-Key (1.6): answer a replay from the store; returns 1 when it
- * did, 0 when the request should run, -1 on error.
+ * The transaction the rest of the request runs in: BEGIN IMMEDIATE when
+ * the route writes, so that writers queue for the lock here, at the start,
+ * and never fail halfway; BEGIN (a consistent snapshot) when it reads.
  */
 static int
-idempotent_replay(struct rq *r, const unsigned char *kh, const char *ep)
+begin(struct rq *r)
 {
+	if (exec(r->conn, r->route->flags & R_WRITE ? STMT_BEGIN_WRITE :
+	    STMT_BEGIN_READ, "") == -1)
+		return -1;
+	r->in_tx = 1;
+	return 0;
+}
+
+/*
+ * Idempotency-Key (1.6), on the routes that honour it: a key seen in the
+ * last 24 hours answers with the first response, verbatim, and runs
+ * nothing (returns its status); a new key is remembered by
+ * remember_idempotent() once the handler has answered.
+ */
+static int
+replay_idempotent(struct rq *r, struct io *io)
+{
+	const char	*key = io_param(io, "HTTP_IDEMPOTENCY_KEY");
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if ((st = q(r, STMT_IDEM_GET, "ssbi", r->org, ep, kh,
-	    (size_t)SHA256_LEN, r->now - IDEMPOTENCY_TTL)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if (!(r->route->flags & R_IDEMPOTENT) || key == NULL || *key == '\0')
+		return 0;
+	r->idem = 1;
+	sha256(key, strlen(key), r->idem_hash);
+	snprintf(r->idem_endpoint, sizeof(r->idem_endpoint), "%s %s",
+	    methods[r->route->method], r->route->pattern);
+	if ((st = q(r->conn, STMT_IDEM_GET, "ssbi", r->org, r->idem_endpoint,
+	    r->idem_hash, (size_t)SHA256_LEN, r->now - IDEMPOTENCY_TTL)) ==
+	    NULL || (rc = step(r->conn, st)) == -1)
 		return -1;
 	if (rc == SQLITE_DONE)
 		return 0;
 	free(r->out);
-	if ((r->out = strdup((const char *)sqlite3_column_text(st, 1))) == NULL) {
-		fail_internal(r, "out of memory");
-		return -1;
-	}
-	r->status = sqlite3_column_int(st, 0);
+	if ((r->out = col_dup(st, IDEM_BODY)) == NULL)
+		return fail_internal(r, "out of memory");
+	r->status = sqlite3_column_int(st, IDEM_STATUS);
 	add_header(r, "Idempotent-Replayed", "true");
-	return 1;
+	return r->status;
 }
 
 /*
- * Route, check and run one request, in the contract's order (1.1): route
- * and method, body size and media type, authentication, body shape (422),
- * the target's existence (404), then the handler's own rules. The handler
- * runs inside one transaction (BEGIN IMMEDIATE when it writes), committed
- * only when it answers below 400: a refused request changes nothing.
+ * The input's shape: the query parameters the route reads and the body
+ * (422, every problem found listed), then the path's id, whose malformed
+ * or wrongly prefixed form is the resource's 404 without a lookup (1.3).
+ */
+static int
+check_input(struct rq *r)
+{
+	json_t	*errs;
+
+	if ((errs = json_array()) == NULL)
+		return fail_internal(r, "out of memory");
+	check_query(r, errs);
+	if (r->route->flags & R_BODY)
+		check_json_body(r, errs);
+	if (json_array_size(errs) > 0)
+		return fail_validation(r, errs);
+	json_decref(errs);
+	if (r->id != NULL && !id_valid(r->id, r->route->kind))
+		return not_found(r, r->route->kind, r->id);
+	return 0;
+}
+
+/*
+ * After a successful answer to a new Idempotency-Key: keep the answer for
+ * replays, in the request's transaction (and sweep the expired ones).
+ */
+static void
+remember_idempotent(struct rq *r)
+{
+	if (!r->idem || r->status < 200 || r->status >= 300 ||
+	    r->conn->err != SQLITE_OK)
+		return;
+	if (exec(r->conn, STMT_IDEM_SWEEP, "i", r->now - IDEMPOTENCY_TTL) != -1)
+		exec(r->conn, STMT_IDEM_PUT, "ssbdsi", r->org, r->idem_endpoint,
+		    r->idem_hash, (size_t)SHA256_LEN, r->status, r->out,
+		    r->now);
+}
+
+/*
+ * The last step, whatever happened before: the statements reset; the
+ * transaction committed when the answer is below 400 and rolled back
+ * otherwise, so that a refused request changes nothing; and a database
+ * failure anywhere in the request, the commit's own included, made the
+ * answer (fail_db).
+ */
+static void
+finish(struct rq *r)
+{
+	struct conn	*c = r->conn;
+
+	conn_reset(c);
+	if (r->in_tx && c->err == SQLITE_OK && r->status > 0 &&
+	    r->status < 400 && exec(c, STMT_COMMIT, "") != -1)
+		r->in_tx = 0;
+	if (r->in_tx)
+		rollback(c);
+	r->in_tx = 0;
+	if (c->err != SQLITE_OK)
+		fail_db(r);
+	else if (r->status == 0)
+		fail_internal(r, "handler answered nothing");
+}
+
+/*
+ * Route, check and run one request: the front line's steps in the
+ * contract's order (1.1), then the handler, then finish().
  */
 static void
 dispatch(struct rq *r, struct io *io)
 {
-	const struct route	*rt;
-	const char		*idp = NULL, *cl, *key;
-	char			 allow[64] = "", why[512], endpoint[64];
-	unsigned char		 kh[SHA256_LEN];
-	json_t			*errs = NULL;
-	int64_t			 len = 0;
-	size_t			 i, idlen = 0;
-	int			 path_known = 0, in_tx = 0, rc;
-
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!path_match(routes[i].pattern, r->path, &idp, &idlen))
-			continue;
-		path_known = 1;
-		if (strstr(allow, methods[routes[i].method]) == NULL)
-			snprintf(allow + strlen(allow), sizeof(allow) -
-			    strlen(allow), "%s%s", allow[0] ? ", " : "",
-			    methods[routes[i].method]);
-		if (routes[i].method == r->method && r->route == NULL) {
-			r->route = &routes[i];
-			if (idp != NULL && (r->id = strndup(idp, idlen)) == NULL) {
-				fail_internal(r, "out of memory");
-				return;
-			}
-		}
-		idp = NULL;
-	}
-	if (!path_known) {
-		fail_plain(r, 404, "Not Found");
+	/* Route and method first: a 404 or 405 needs no key and no body. */
+	if (route_request(r) != 0)
 		return;
-	}
-	if ((rt = r->route) == NULL) {
-		add_header(r, "Allow", allow);
-		fail_plain(r, 405, "Method Not Allowed");
+	/* A body too large is refused on its declared length, unread. */
+	if (check_length(r, io) != 0)
 		return;
-	}
-
-	cl = io_param(io, "CONTENT_LENGTH");
-	if (cl != NULL && *cl != '\0') {
-		switch (parse_int(cl, strlen(cl), 0, INT64_MAX, &len)) {
-		case PI_OK:
-			break;
-		case PI_HIGH:
-			len = INT64_MAX;
-			break;
-		default:
-			fail(r, 400, "invalid_content_length",
-			    "Content-Length is not a valid length.");
-			return;
-		}
-	}
-	if (len > BODY_MAX) {
-		fail(r, 413, "payload_too_large",
-		    "Request body is larger than 1 MiB.");
+	/* Only JSON is parsed; the type is known before a byte is read. */
+	if (check_media_type(r, io) != 0)
 		return;
-	}
-	if ((rt->flags & R_BODY) &&
-	    !json_media_type(io_param(io, "CONTENT_TYPE"))) {
-		fail(r, 415, "unsupported_media_type",
-		    "Content-Type must be application/json.");
+	/* The body whole, or 400: a short body is never half-parsed. */
+	if (read_body(r, io) != 0)
 		return;
-	}
-	if ((rt->flags & R_BODY) && len > 0) {
-		if ((r->body = malloc((size_t)len + 1)) == NULL) {
-			fail_internal(r, "out of memory");
-			return;
-		}
-		r->bodylen = io_read(io, r->body, (size_t)len);
-		r->body[r->bodylen] = '\0';
-		if (r->bodylen < (size_t)len) {
-			logr(r, "body of %zu bytes, %" PRId64 " declared",
-			    r->bodylen, len);
-			fail(r, 400, "incomplete_body", "The request body is "
-			    "shorter than its Content-Length.");
-			return;
-		}
-	}
-
-	/*
-	 * SQLite quietly opens a file it cannot write read-only. Such a
-	 * connection serves reads; a write gets a fresh connection, so that
-	 * it succeeds as soon as the file is writable again.
-	 */
-	if (conn_stale(r->conn) || ((rt->flags & R_WRITE) &&
-	    r->conn->db != NULL && sqlite3_db_readonly(r->conn->db, "main") == 1))
-		conn_close(r->conn);
-	if (r->conn->db == NULL) {
-		if ((rc = conn_open(r->conn, SQLITE_OPEN_READWRITE, 1, why,
-		    sizeof(why))) != 0) {
-			logr(r, "database not served: %s", why);
-			add_header(r, "Retry-After", "1");
-			if (rc == -2)
-				fail(r, 503, "database_version_unsupported",
-				    "The database was made by a newer version "
-				    "of reassess.");
-			else
-				fail(r, 503, "database_not_initialized",
-				    "The database is not initialised.");
-			return;
-		}
-		/*
-		 * Rationale: a CGI process closes its connection after one
-		 * request; checkpointing then, and deleting the WAL only to
-		 * make it again for the next request, would cost more than
-		 * the request. SQLite checkpoints as the WAL grows (every
-		 * 1000 pages) all the same.
-		 */
-		sqlite3_db_config(r->conn->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-		    1, NULL);
-	}
-	if ((rt->flags & R_WRITE) &&
-	    sqlite3_db_readonly(r->conn->db, "main") == 1) {
-		logr(r, "database unavailable: %s cannot be written",
-		    r->conn->path);
-		add_header(r, "Retry-After", "1");
-		fail(r, 503, "database_unavailable", "The database cannot be "
-		    "used right now; retry later.");
-		return;
-	}
-	if (authenticate(r, io_param(io, "HTTP_AUTHORIZATION")) == -1)
+	/* A database that can serve the request, or 503. */
+	if (ready_connection(r) != 0)
 		goto out;
-
-	if (exec(r, rt->flags & R_WRITE ? STMT_BEGIN_WRITE : STMT_BEGIN_READ,
-	    "") == -1)
+	/* The key, before anything of the org is looked at: 401. */
+	if (authenticate(r, io) != 0)
 		goto out;
-	in_tx = 1;
-
-	key = io_param(io, "HTTP_IDEMPOTENCY_KEY");
-	if (!(rt->flags & R_IDEMPOTENT) || key == NULL || *key == '\0')
-		key = NULL;
-	if (key != NULL) {
-		sha256(key, strlen(key), kh);
-		snprintf(endpoint, sizeof(endpoint), "%s %s",
-		    methods[rt->method], rt->pattern);
-		if (idempotent_replay(r, kh, endpoint) != 0)
-			goto out;
-	}
-
-	if ((errs = json_array()) == NULL) {
-		fail_internal(r, "out of memory");
+	/* From here on, one transaction: a refusal rolls it back. */
+	if (begin(r) != 0)
 		goto out;
-	}
-	check_query(r, errs);
-	if (rt->flags & R_BODY)
-		check_json_body(r, errs);
-	if (json_array_size(errs) > 0) {
-		fail_validation(r, errs);
-		errs = NULL;
+	/* A replayed Idempotency-Key answers from the store, runs nothing. */
+	if (replay_idempotent(r, io) != 0)
 		goto out;
-	}
-	if (r->id != NULL && !id_valid(r->id, rt->kind)) {
-		not_found(r, rt->kind, r->id);
+	/* The query and body's shape (422), then the path's id (404). */
+	if (check_input(r) != 0)
 		goto out;
-	}
-
-	rt->fn(r);
-	if (r->status == 0)
-		fail_internal(r, "handler answered nothing");
-
-	if (key != NULL && r->status >= 200 && r->status < 300 &&
-	    (exec(r, STMT_IDEM_SWEEP, "i", r->now - IDEMPOTENCY_TTL) == -1 ||
-	    exec(r, STMT_IDEM_PUT, "ssbdsi", r->org, endpoint, kh,
-	    (size_t)SHA256_LEN, r->status, r->out, r->now) == -1))
-		goto out;
+	/* The handler: the existence of its target, then its own rules. */
+	r->route->fn(r);
+	remember_idempotent(r);
 out:
-	json_decref(errs);
-	conn_reset(r->conn);
-	if (in_tx && r->status < 400 && exec(r, STMT_COMMIT, "") != -1)
-		in_tx = 0;
-	if (in_tx)
-		rollback(r->conn);
+	finish(r);
 }
 
 /* Write the response: CGI/FastCGI headers, then the body. */
@@ -4381,6 +4634,7 @@ handle(struct conn *c, struct io *io)
 
 	memset(&r, 0, sizeof(r));
 	r.conn = c;
+	c->err = SQLITE_OK;
 	r.now = wall_now();
 	r.method = METHOD__MAX;
 	set_request_id(&r, io_param(io, "REQUEST_ID"));
@@ -4641,15 +4895,10 @@ die(const char *fmt, ...)
 
 /* Open the command line's connection to c->path; 0 or -1 (reported). */
 static int
-cli_open(struct conn *c, struct rq *r, int flags, int check)
+cli_open(struct conn *c, int flags, int check)
 {
 	char	 why[512];
 
-	memset(r, 0, sizeof(*r));
-	r->conn = c;
-	r->now = wall_now();
-	r->method = METHOD__MAX;
-	snprintf(r->request_id, sizeof(r->request_id), "cli");
 	if (conn_open(c, flags, check, why, sizeof(why)) != 0) {
 		die("%s", why);
 		return -1;
@@ -4657,16 +4906,22 @@ cli_open(struct conn *c, struct rq *r, int flags, int check)
 	return 0;
 }
 
+/* Report the database failure recorded on c; returns 1, the exit status. */
+static int
+die_db(const struct conn *c)
+{
+	return die("%s: %s", c->path, c->errmsg);
+}
+
 /* reassess init: create the database, or migrate it, in one transaction. */
 static int
 cmd_init(struct conn *c)
 {
-	struct rq	 r;
 	char		*err = NULL, pragma[64];
 	int		 version, rc = 1;
 	sqlite3_stmt	*st = NULL;
 
-	if (cli_open(c, &r, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) == -1)
+	if (cli_open(c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) == -1)
 		return 1;
 	if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL,
 	    &err) != SQLITE_OK ||
@@ -4716,30 +4971,31 @@ out:
 static int
 cmd_org(struct conn *c, int argc, char **argv)
 {
-	struct rq	 r;
 	sqlite3_stmt	*st;
 	char		 id[ID_LEN];
 	int		 rc;
 
 	if (argc == 2 && strcmp(argv[0], "create") == 0) {
-		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) != 0)
+		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) != 0)
 			return 1;
 		if (new_id(id, KIND_ORG) == -1)
 			return die("no random bytes");
-		if (exec(&r, STMT_ORG_INSERT, "ssi", id, argv[1], r.now) == -1)
-			return 1;
+		if (exec(c, STMT_ORG_INSERT, "ssi", id, argv[1],
+		    wall_now()) == -1)
+			return die_db(c);
 		printf("%s\n", id);
 		return 0;
 	}
 	if (argc == 1 && strcmp(argv[0], "list") == 0) {
-		if (cli_open(c, &r, SQLITE_OPEN_READONLY, 1) == -1 ||
-		    (st = q(&r, STMT_ORG_LIST, "")) == NULL)
+		if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
 			return 1;
-		while ((rc = step(&r, st)) == SQLITE_ROW)
-			printf("%s\t%s\t%lld\n", sqlite3_column_text(st, 0),
-			    sqlite3_column_text(st, 1),
-			    (long long)sqlite3_column_int64(st, 2));
-		return rc == -1;
+		if ((st = q(c, STMT_ORG_LIST, "")) == NULL)
+			return die_db(c);
+		while ((rc = step(c, st)) == SQLITE_ROW)
+			printf("%s\t%s\t%lld\n", sqlite3_column_text(st, ORGL_ID),
+			    sqlite3_column_text(st, ORGL_NAME),
+			    (long long)sqlite3_column_int64(st, ORGL_CREATED_AT));
+		return rc == -1 ? die_db(c) : 0;
 	}
 	return usage();
 }
@@ -4771,7 +5027,6 @@ new_secret(char *out, size_t sz)
 static int
 cmd_key(struct conn *c, int argc, char **argv)
 {
-	struct rq	 r;
 	sqlite3_stmt	*st;
 	unsigned char	 h[SHA256_LEN];
 	char		 id[ID_LEN], secret[64];
@@ -4783,18 +5038,19 @@ cmd_key(struct conn *c, int argc, char **argv)
 			name = argv[3];
 		else if (argc != 2)
 			return usage();
-		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) == -1 ||
-		    (rc = (int)scalar(&r, STMT_ORG_EXISTS, "s", argv[1])) == -1)
+		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) == -1)
 			return 1;
+		if ((rc = (int)scalar(c, STMT_ORG_EXISTS, "s", argv[1])) == -1)
+			return die_db(c);
 		if (rc == 0)
 			return die("no org %s", argv[1]);
 		if (new_id(id, KIND_KEY) == -1 ||
 		    new_secret(secret, sizeof(secret)) == -1)
 			return die("no random bytes");
 		sha256(secret, strlen(secret), h);
-		if (exec(&r, STMT_KEY_INSERT, "sssbi", id, argv[1], name, h,
-		    sizeof(h), r.now) == -1)
-			return 1;
+		if (exec(c, STMT_KEY_INSERT, "sssbi", id, argv[1], name, h,
+		    sizeof(h), wall_now()) == -1)
+			return die_db(c);
 		fprintf(stderr, "reassess: key %s created for %s; the secret "
 		    "is shown only now\n", id, argv[1]);
 		printf("%s\n", secret);
@@ -4802,30 +5058,34 @@ cmd_key(struct conn *c, int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[0], "list") == 0) {
-		if (cli_open(c, &r, SQLITE_OPEN_READONLY, 1) == -1 ||
-		    (rc = (int)scalar(&r, STMT_ORG_EXISTS, "s", argv[1])) == -1)
+		if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
 			return 1;
+		if ((rc = (int)scalar(c, STMT_ORG_EXISTS, "s", argv[1])) == -1)
+			return die_db(c);
 		if (rc == 0)
 			return die("no org %s", argv[1]);
-		if ((st = q(&r, STMT_KEY_LIST, "s", argv[1])) == NULL)
-			return 1;
-		while ((rc = step(&r, st)) == SQLITE_ROW) {
-			printf("%s\t%s\t%lld\t", sqlite3_column_text(st, 0),
-			    sqlite3_column_type(st, 1) == SQLITE_NULL ? "-" :
-			    (const char *)sqlite3_column_text(st, 1),
-			    (long long)sqlite3_column_int64(st, 2));
-			if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+		if ((st = q(c, STMT_KEY_LIST, "s", argv[1])) == NULL)
+			return die_db(c);
+		while ((rc = step(c, st)) == SQLITE_ROW) {
+			printf("%s\t%s\t%lld\t", sqlite3_column_text(st, KEYL_ID),
+			    sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
+			    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME),
+			    (long long)sqlite3_column_int64(st, KEYL_CREATED_AT));
+			if (sqlite3_column_type(st, KEYL_REVOKED_AT) == SQLITE_NULL)
 				printf("-\n");
 			else
 				printf("%lld\n",
-				    (long long)sqlite3_column_int64(st, 3));
+				    (long long)sqlite3_column_int64(st,
+				    KEYL_REVOKED_AT));
 		}
-		return rc == -1;
+		return rc == -1 ? die_db(c) : 0;
 	}
 	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
-		if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) == -1 ||
-		    (rc = exec(&r, STMT_KEY_REVOKE, "si", argv[1], r.now)) == -1)
+		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) == -1)
 			return 1;
+		if ((rc = exec(c, STMT_KEY_REVOKE, "si", argv[1],
+		    wall_now())) == -1)
+			return die_db(c);
 		if (rc == 0)
 			return die("no key %s", argv[1]);
 		return 0;
@@ -4861,14 +5121,19 @@ check_rows(sqlite3 *db, const char *sql, int ok_row, int *failed)
 	return bad;
 }
 
-/* reassess check: integrity and foreign keys; exit 1 if damaged. */
+/*
+ * reassess check: integrity and foreign keys, and, on a database at this
+ * binary's schema version, every statement of stmts[] prepared, so that a
+ * statement that no longer fits the schema is found before a request needs
+ * it. Exit 1 if anything is wrong.
+ */
 static int
 cmd_check(struct conn *c)
 {
-	struct rq	 r;
-	int		 failed = 0, bad;
+	size_t	 i;
+	int	 failed = 0, bad, current;
 
-	if (cli_open(c, &r, SQLITE_OPEN_READONLY, 0) == -1)
+	if (cli_open(c, SQLITE_OPEN_READONLY, 0) == -1)
 		return 1;
 	bad = check_rows(c->db, "PRAGMA integrity_check", 1, &failed);
 	if (!failed)
@@ -4876,6 +5141,14 @@ cmd_check(struct conn *c)
 		    &failed);
 	if (failed)
 		return die("%s: %s", c->path, sqlite3_errmsg(c->db));
+	current = schema_version(c) == SCHEMA_VERSION;
+	for (i = 0; i < STMT__MAX && current; i++)
+		if (stmt_get(c, (enum stmt)i) == NULL) {
+			printf("statement %zu does not prepare: %s: %.60s\n",
+			    i, c->errmsg, stmts[i]);
+			c->err = SQLITE_OK;
+			bad++;
+		}
 	if (bad > 0)
 		return die("%s is damaged", c->path);
 	printf("ok\n");
@@ -4889,13 +5162,12 @@ cmd_check(struct conn *c)
 static int
 cmd_backup(struct conn *c, const char *file)
 {
-	struct rq	 r;
 	sqlite3		*dst = NULL;
 	sqlite3_backup	*b;
 	char		*tmp = NULL;
 	int		 rc, tries = 0, ret = 1;
 
-	if (cli_open(c, &r, SQLITE_OPEN_READONLY, 1) == -1)
+	if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
 		return 1;
 	if (asprintf(&tmp, "%s.tmp", file) == -1)
 		return die("out of memory");
@@ -5121,45 +5393,45 @@ attempt_free(struct attempt *a)
  * one was claimed into a, 0 when none is due, -1 on error.
  */
 static int
-attempt_claim(struct rq *r, struct attempt *a)
+attempt_claim(struct conn *c, struct attempt *a)
 {
 	sqlite3_stmt	*st;
+	int64_t		 now = wall_now();
 	int		 rc, ret = -1;
 
 	memset(a, 0, sizeof(*a));
-	r->now = wall_now();
-	r->status = 0;
-	if (exec(r, STMT_BEGIN_WRITE, "") == -1)
+	c->err = SQLITE_OK;
+	if (exec(c, STMT_BEGIN_WRITE, "") == -1)
 		return -1;
-	if ((st = q(r, STMT_DLV_DUE, "i", r->now)) == NULL ||
-	    (rc = step(r, st)) == -1)
+	if ((st = q(c, STMT_DLV_DUE, "i", now)) == NULL ||
+	    (rc = step(c, st)) == -1)
 		goto out;
 	if (rc == SQLITE_DONE) {
 		ret = 0;
 		goto out;
 	}
-	col_copy(st, 0, a->id, sizeof(a->id));
-	col_copy(st, 1, a->webhook_id, sizeof(a->webhook_id));
-	col_copy(st, 2, a->event_id, sizeof(a->event_id));
-	a->attempt = sqlite3_column_int(st, 3);
-	a->url = strdup((const char *)sqlite3_column_text(st, 4));
-	a->secret = strdup((const char *)sqlite3_column_text(st, 5));
-	a->live = sqlite3_column_int(st, 6) == 1 &&
-	    sqlite3_column_int(st, 7) == 0;
-	a->event_type = strdup((const char *)sqlite3_column_text(st, 8));
-	a->payload = strdup((const char *)sqlite3_column_text(st, 9));
+	col_copy(st, DUE_ID, a->id, sizeof(a->id));
+	col_copy(st, DUE_WEBHOOK_ID, a->webhook_id, sizeof(a->webhook_id));
+	col_copy(st, DUE_EVENT_ID, a->event_id, sizeof(a->event_id));
+	a->attempt = sqlite3_column_int(st, DUE_ATTEMPT);
+	a->url = col_dup(st, DUE_URL);
+	a->secret = col_dup(st, DUE_SECRET);
+	a->live = sqlite3_column_int(st, DUE_ENABLED) == 1 &&
+	    sqlite3_column_int(st, DUE_DELETED) == 0;
+	a->event_type = col_dup(st, DUE_EVENT_TYPE);
+	a->payload = col_dup(st, DUE_PAYLOAD);
 	if (a->url == NULL || a->secret == NULL || a->event_type == NULL ||
 	    a->payload == NULL)
 		goto out;
 	sqlite3_reset(st);
-	if (exec(r, STMT_DLV_LEASE, "si", a->id, r->now + WEBHOOK_LEASE) != 1)
+	if (exec(c, STMT_DLV_LEASE, "si", a->id, now + WEBHOOK_LEASE) != 1)
 		goto out;
 	ret = 1;
 out:
-	conn_reset(r->conn);
-	if (ret >= 0 && exec(r, STMT_COMMIT, "") == -1)
+	conn_reset(c);
+	if (ret >= 0 && exec(c, STMT_COMMIT, "") == -1)
 		ret = -1;
-	rollback(r->conn);
+	rollback(c);
 	if (ret != 1)
 		attempt_free(a);
 	return ret;
@@ -5170,30 +5442,31 @@ out:
  * an error or a timeout until WEBHOOK_ATTEMPTS are spent. 0 or -1.
  */
 static int
-attempt_record(struct rq *r, const struct attempt *a)
+attempt_record(struct conn *c, const struct attempt *a)
 {
 	char	 next[ID_LEN];
 	int64_t	 rs = a->response_status, *rsp = a->response_status ? &rs : NULL;
 	int64_t	 ms = a->response_ms, *msp = a->response_ms >= 0 ? &ms : NULL;
+	int64_t	 now = wall_now();
 	int	 ret = -1, retry;
 
-	r->now = wall_now();
+	c->err = SQLITE_OK;
 	retry = (strcmp(a->status, "error") == 0 ||
 	    strcmp(a->status, "timeout") == 0) && a->attempt < WEBHOOK_ATTEMPTS;
-	if (exec(r, STMT_BEGIN_WRITE, "") == -1)
+	if (exec(c, STMT_BEGIN_WRITE, "") == -1)
 		return -1;
-	if (exec(r, STMT_DLV_RECORD, "ssoosi", a->id, a->status, rsp, msp,
-	    a->error[0] ? a->error : NULL, r->now) == -1)
+	if (exec(c, STMT_DLV_RECORD, "ssoosi", a->id, a->status, rsp, msp,
+	    a->error[0] ? a->error : NULL, now) == -1)
 		goto out;
 	if (retry && (new_id(next, KIND_DELIVERY) == -1 ||
-	    exec(r, STMT_DLV_RETRY, "sssdii", next, a->webhook_id, a->event_id,
-	    a->attempt + 1, r->now + retry_delays[a->attempt - 1],
-	    r->now) == -1))
+	    exec(c, STMT_DLV_RETRY, "sssdii", next, a->webhook_id, a->event_id,
+	    a->attempt + 1, now + retry_delays[a->attempt - 1],
+	    now) == -1))
 		goto out;
-	ret = exec(r, STMT_COMMIT, "") == -1 ? -1 : 0;
+	ret = exec(c, STMT_COMMIT, "") == -1 ? -1 : 0;
 out:
-	conn_reset(r->conn);
-	rollback(r->conn);
+	conn_reset(c);
+	rollback(c);
 	return ret;
 }
 
@@ -5204,7 +5477,6 @@ out:
 static int
 cmd_deliver(struct conn *c, int argc, char **argv)
 {
-	struct rq	 r;
 	struct attempt	 a;
 	int		 once = 0, n;
 
@@ -5212,7 +5484,7 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 		once = 1;
 	else if (argc != 0)
 		return usage();
-	if (cli_open(c, &r, SQLITE_OPEN_READWRITE, 1) != 0)
+	if (cli_open(c, SQLITE_OPEN_READWRITE, 1) != 0)
 		return 1;
 	if (libcurl_load() == -1)
 		return 1;
@@ -5222,15 +5494,18 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 	set_signal(SIGINT, on_stop);
 	signal(SIGPIPE, SIG_IGN);
 	while (!stopping) {
-		if ((n = attempt_claim(&r, &a)) == 0) {
+		if ((n = attempt_claim(c, &a)) == 0) {
 			if (once)
 				break;
 			sleep(1);	/* a signal ends it early */
 			continue;
 		}
 		if (n == -1) {
+			fprintf(stderr, "reassess: cannot claim a delivery: "
+			    "%s\n", c->err != SQLITE_OK ? c->errmsg :
+			    "out of memory");
 			if (once)
-				return die("cannot read the pending deliveries");
+				return 1;
 			sleep(1);
 			continue;
 		}
@@ -5244,9 +5519,11 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 		fprintf(stderr, "reassess: delivery %s of %s to %s: %s%s%s\n",
 		    a.id, a.event_type, a.webhook_id, a.status,
 		    a.error[0] ? ": " : "", a.error);
-		if (attempt_record(&r, &a) == -1)
-			fprintf(stderr, "reassess: cannot record delivery %s; "
-			    "it is sent again when its lease ends\n", a.id);
+		if (attempt_record(c, &a) == -1)
+			fprintf(stderr, "reassess: cannot record delivery %s "
+			    "(%s); it is sent again when its lease ends\n",
+			    a.id, c->err != SQLITE_OK ? c->errmsg :
+			    "out of memory");
 		attempt_free(&a);
 	}
 	lc.global_cleanup();
