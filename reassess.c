@@ -830,13 +830,33 @@ struct rsm {
 	json_t			*before;	/* owned: the object as read */
 };
 
+/*
+ * Process-wide settings, read from the environment once, at start, by
+ * settings_read(); docs/configuration.md has them all.
+ */
+struct settings {
+	const char	*db;		/* REASSESS_DB, else ./reassess.db */
+	int		 sync_normal;	/* REASSESS_SYNC=normal */
+	int		 busy_timeout_ms; /* REASSESS_BUSY_TIMEOUT */
+	int		 allow_private;	/* REASSESS_WEBHOOK_ALLOW_PRIVATE=1:
+					   http:// and private targets */
+	long		 webhook_timeout_ms; /* REASSESS_WEBHOOK_TIMEOUT_MS */
+	int64_t		 retry_delays[WEBHOOK_ATTEMPTS - 1];
+					/* REASSESS_WEBHOOK_DELAYS: seconds
+					   before attempts 2 .. */
+};
+
 /* ------------------------------------------------------------------------
  * Small utilities
  * ------------------------------------------------------------------------ */
 
-/* Process-wide settings read once from the environment. */
-static int sync_normal;		/* REASSESS_SYNC=normal */
-static int busy_timeout_ms = BUSY_TIMEOUT_MS;	/* REASSESS_BUSY_TIMEOUT */
+/* The settings: their defaults, until settings_read() has run. */
+static struct settings cfg = {
+	.db = "./reassess.db",
+	.busy_timeout_ms = BUSY_TIMEOUT_MS,
+	.webhook_timeout_ms = WEBHOOK_TIMEOUT_MS,
+	.retry_delays = { 1, 5, 30, 120 },
+};
 
 /*
  * The wall clock in whole seconds, for the timestamps we store. Rationale:
@@ -1160,6 +1180,7 @@ percent_decode(char *s, int plus)
  * HTTP and JSON helpers
  * ------------------------------------------------------------------------ */
 
+/* The reason phrase of a status, for the Status: line. */
 static const char *
 status_text(int status)
 {
@@ -1656,7 +1677,7 @@ conn_reset(struct conn *c)
 
 /*
  * The busy handler: while another connection holds the write lock, retry
- * every 50 us, then every 500 us, until busy_timeout_ms have passed.
+ * every 50 us, then every 500 us, until cfg.busy_timeout_ms have passed.
  *
  * Rationale: SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms
  * between tries; a write transaction here lasts well under a millisecond,
@@ -1676,7 +1697,7 @@ busy_wait(void *arg, int count)
 		start = now;
 	ms = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
 	    (now.tv_nsec - start.tv_nsec) / 1000000;
-	if (ms >= busy_timeout_ms)
+	if (ms >= cfg.busy_timeout_ms)
 		return 0;
 	usleep(count < 20 ? 50 : 500);
 	return 1;
@@ -1724,7 +1745,7 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 	sqlite3_busy_handler(c->db, busy_wait, NULL);
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
-	    sync_normal ? "NORMAL" : "FULL");
+	    cfg.sync_normal ? "NORMAL" : "FULL");
 	if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errmsg(c->db));
 		goto fail;
@@ -1871,6 +1892,7 @@ vq(struct conn *c, enum stmt s, const char *fmt, va_list ap)
 	return st;
 }
 
+/* vq() with its arguments inline. */
 static sqlite3_stmt *
 q(struct conn *c, enum stmt s, const char *fmt, ...)
 {
@@ -3554,9 +3576,6 @@ out:
  * Webhook URL policy (4)
  * ------------------------------------------------------------------------ */
 
-/* REASSESS_WEBHOOK_ALLOW_PRIVATE=1: http:// and private targets allowed. */
-static int allow_private;
-
 /*
  * Why the address may not receive webhooks, or NULL when it may. Cloud
  * metadata addresses are refused even when private targets are allowed.
@@ -3579,7 +3598,7 @@ addr_refused(const struct sockaddr *sa)
 		if (memcmp(b, "\xfd\0\x0e\xc2\0\0\0\0\0\0\0\0\0\0\x02\x54",
 		    16) == 0)
 			return "a cloud metadata address";
-		if (allow_private)
+		if (cfg.allow_private)
 			return NULL;
 		if (memcmp(b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 15) == 0)
 			return b[15] == 1 ? "a loopback address" :
@@ -3598,7 +3617,7 @@ addr_refused(const struct sockaddr *sa)
 v4:
 	if (a == 0xA9FEA9FE)				/* 169.254.169.254 */
 		return "a cloud metadata address";
-	if (allow_private)
+	if (cfg.allow_private)
 		return NULL;
 	if ((a >> 24) == 127)
 		return "a loopback address";
@@ -3698,7 +3717,7 @@ url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 		goto out;
 	}
 	if (strcmp(scheme, "https") != 0 &&
-	    !(allow_private && strcmp(scheme, "http") == 0)) {
+	    !(cfg.allow_private && strcmp(scheme, "http") == 0)) {
 		snprintf(why, whysz, "The webhook URL must use https.");
 		goto out;
 	}
@@ -4096,6 +4115,7 @@ io_read(struct io *io, char *buf, size_t n)
 	return got;
 }
 
+/* Write n bytes of the response to the client. */
 static void
 io_write(struct io *io, const char *s, size_t n)
 {
@@ -4668,6 +4688,7 @@ handle(struct conn *c, struct io *io)
 
 static volatile sig_atomic_t stopping;	/* SIGTERM (or SIGINT) seen */
 
+/* SIGTERM, SIGINT: finish the work in hand, then stop. */
 static void
 on_stop(int sig)
 {
@@ -4765,6 +4786,27 @@ spawn_worker(const char *dbpath, int fd)
 	if (pid < 0)
 		fprintf(stderr, "reassess: fork: %s\n", strerror(errno));
 	return pid;
+}
+
+/*
+ * The listening socket systemd passed (LISTEN_FDS=1 for this LISTEN_PID,
+ * as fd 3), or -1 when there is none.
+ */
+static int
+systemd_socket(void)
+{
+	const char	*fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	int64_t		 n, p;
+
+	if (fds == NULL || pid == NULL ||
+	    parse_int(fds, strlen(fds), 1, 1, &n) != PI_OK ||
+	    parse_int(pid, strlen(pid), 1, INT_MAX, &p) != PI_OK ||
+	    (pid_t)p != getpid())
+		return -1;
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	return 3;
 }
 
 /*
@@ -5206,6 +5248,74 @@ out:
 	return ret;
 }
 
+/*
+ * reassess serve [--listen ADDR] [--workers N] [--socket-mode MODE]:
+ * without --listen, the socket systemd passed (socket activation).
+ */
+static int
+cmd_serve(struct conn *c, int argc, char **argv)
+{
+	const char	*listen_addr = NULL;
+	char		*end, why[512];
+	long		 workers = sysconf(_SC_NPROCESSORS_ONLN), mode = -1;
+	struct stat	 sb;
+	int		 i, fd, is_unix, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (i + 1 >= argc)
+			return usage();
+		if (strcmp(argv[i], "--listen") == 0)
+			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--workers") == 0) {
+			errno = 0;
+			workers = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || errno != 0 || workers < 1 ||
+			    workers > WORKERS_MAX)
+				return usage();
+		} else if (strcmp(argv[i], "--socket-mode") == 0) {
+			errno = 0;
+			mode = strtol(argv[++i], &end, 8);
+			if (*end != '\0' || errno != 0 || mode < 0 ||
+			    mode > 0777)
+				return usage();
+		} else
+			return usage();
+	}
+	if (FCGX_Init() != 0)
+		return die("cannot initialise libfcgi");
+	if (listen_addr == NULL) {
+		/* Socket activation: systemd passes one socket as fd 3. */
+		if ((fd = systemd_socket()) == -1)
+			return usage();
+		listen_addr = "the socket systemd passed";
+		is_unix = 0;
+	} else {
+		is_unix = strchr(listen_addr, '/') != NULL ||
+		    strchr(listen_addr, ':') == NULL;
+		if (is_unix && lstat(listen_addr, &sb) == 0 &&
+		    S_ISSOCK(sb.st_mode))
+			unlink(listen_addr);	/* stale, of an earlier run */
+		if ((fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG)) < 0)
+			return die("cannot listen on %s: %s", listen_addr,
+			    strerror(errno));
+		if (is_unix && mode >= 0 &&
+		    chmod(listen_addr, (mode_t)mode) == -1)
+			return die("chmod %s: %s", listen_addr,
+			    strerror(errno));
+	}
+	if (conn_open(c, SQLITE_OPEN_READWRITE, 1, why, sizeof(why)) != 0)
+		fprintf(stderr, "reassess: warning: %s; answering 503 until "
+		    "it is\n", why);
+	conn_close(c);		/* each worker opens its own after the fork */
+	fprintf(stderr, "reassess: serving %s with %ld workers\n",
+	    listen_addr, workers);
+	rc = supervise(c->path, fd, (int)workers);
+	close(fd);
+	if (is_unix)
+		unlink(listen_addr);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------
  * reassess deliver: the webhook sender (4.1)
  * ------------------------------------------------------------------------ */
@@ -5261,10 +5371,6 @@ libcurl_load(void)
 #undef LC
 	return 0;
 }
-
-/* Delivery settings; the REASSESS_WEBHOOK_* environment may change them. */
-static long	webhook_timeout_ms = WEBHOOK_TIMEOUT_MS;
-static int64_t	retry_delays[WEBHOOK_ATTEMPTS - 1] = { 1, 5, 30, 120 };
 
 /* One claimed attempt, copied out of the database. */
 struct attempt {
@@ -5341,8 +5447,8 @@ attempt_send(struct attempt *a)
 	    (curl_off_t)strlen(a->payload));
 	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
-	    allow_private ? "http,https" : "https");
-	lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, webhook_timeout_ms);
+	    cfg.allow_private ? "http,https" : "https");
+	lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg.webhook_timeout_ms);
 	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	lc.easy_setopt(c, CURLOPT_USERAGENT, "reassess/" REASSESS_VERSION);
 	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
@@ -5353,7 +5459,7 @@ attempt_send(struct attempt *a)
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		a->status = "timeout";
 		snprintf(a->error, sizeof(a->error), "no answer within %ld ms",
-		    webhook_timeout_ms);
+		    cfg.webhook_timeout_ms);
 	} else if (rc != CURLE_OK) {
 		a->status = "error";
 		snprintf(a->error, sizeof(a->error), "%s",
@@ -5460,7 +5566,7 @@ attempt_record(struct conn *c, const struct attempt *a)
 		goto out;
 	if (retry && (new_id(next, KIND_DELIVERY) == -1 ||
 	    exec(c, STMT_DLV_RETRY, "sssdii", next, a->webhook_id, a->event_id,
-	    a->attempt + 1, now + retry_delays[a->attempt - 1],
+	    a->attempt + 1, now + cfg.retry_delays[a->attempt - 1],
 	    now) == -1))
 		goto out;
 	ret = exec(c, STMT_COMMIT, "") == -1 ? -1 : 0;
@@ -5530,94 +5636,9 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 	return 0;
 }
 
-/*
- * The listening socket systemd passed (LISTEN_FDS=1 for this LISTEN_PID,
- * as fd 3), or -1 when there is none.
- */
-static int
-systemd_socket(void)
-{
-	const char	*fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
-	int64_t		 n, p;
-
-	if (fds == NULL || pid == NULL ||
-	    parse_int(fds, strlen(fds), 1, 1, &n) != PI_OK ||
-	    parse_int(pid, strlen(pid), 1, INT_MAX, &p) != PI_OK ||
-	    (pid_t)p != getpid())
-		return -1;
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDNAMES");
-	return 3;
-}
-
-/*
- * reassess serve [--listen ADDR] [--workers N] [--socket-mode MODE]:
- * without --listen, the socket systemd passed (socket activation).
- */
-static int
-cmd_serve(struct conn *c, int argc, char **argv)
-{
-	const char	*listen_addr = NULL;
-	char		*end, why[512];
-	long		 workers = sysconf(_SC_NPROCESSORS_ONLN), mode = -1;
-	struct stat	 sb;
-	int		 i, fd, is_unix, rc;
-
-	for (i = 0; i < argc; i++) {
-		if (i + 1 >= argc)
-			return usage();
-		if (strcmp(argv[i], "--listen") == 0)
-			listen_addr = argv[++i];
-		else if (strcmp(argv[i], "--workers") == 0) {
-			errno = 0;
-			workers = strtol(argv[++i], &end, 10);
-			if (*end != '\0' || errno != 0 || workers < 1 ||
-			    workers > WORKERS_MAX)
-				return usage();
-		} else if (strcmp(argv[i], "--socket-mode") == 0) {
-			errno = 0;
-			mode = strtol(argv[++i], &end, 8);
-			if (*end != '\0' || errno != 0 || mode < 0 ||
-			    mode > 0777)
-				return usage();
-		} else
-			return usage();
-	}
-	if (FCGX_Init() != 0)
-		return die("cannot initialise libfcgi");
-	if (listen_addr == NULL) {
-		/* Socket activation: systemd passes one socket as fd 3. */
-		if ((fd = systemd_socket()) == -1)
-			return usage();
-		listen_addr = "the socket systemd passed";
-		is_unix = 0;
-	} else {
-		is_unix = strchr(listen_addr, '/') != NULL ||
-		    strchr(listen_addr, ':') == NULL;
-		if (is_unix && lstat(listen_addr, &sb) == 0 &&
-		    S_ISSOCK(sb.st_mode))
-			unlink(listen_addr);	/* stale, of an earlier run */
-		if ((fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG)) < 0)
-			return die("cannot listen on %s: %s", listen_addr,
-			    strerror(errno));
-		if (is_unix && mode >= 0 &&
-		    chmod(listen_addr, (mode_t)mode) == -1)
-			return die("chmod %s: %s", listen_addr,
-			    strerror(errno));
-	}
-	if (conn_open(c, SQLITE_OPEN_READWRITE, 1, why, sizeof(why)) != 0)
-		fprintf(stderr, "reassess: warning: %s; answering 503 until "
-		    "it is\n", why);
-	conn_close(c);		/* each worker opens its own after the fork */
-	fprintf(stderr, "reassess: serving %s with %ld workers\n",
-	    listen_addr, workers);
-	rc = supervise(c->path, fd, (int)workers);
-	close(fd);
-	if (is_unix)
-		unlink(listen_addr);
-	return rc;
-}
+/* ------------------------------------------------------------------------
+ * Settings and main
+ * ------------------------------------------------------------------------ */
 
 /* REASSESS_WEBHOOK_DELAYS: "1,5,30,120", the seconds before attempts 2..5. */
 static void
@@ -5636,15 +5657,48 @@ parse_delays(const char *s)
 		n++;
 	}
 	if (n == WEBHOOK_ATTEMPTS - 1)
-		memcpy(retry_delays, d, sizeof(d));
+		memcpy(cfg.retry_delays, d, sizeof(d));
 }
 
+/*
+ * Read the settings from the environment, once, before anything uses them.
+ * A value that does not parse leaves the default (docs/configuration.md).
+ */
+static void
+settings_read(void)
+{
+	const char	*env;
+	int64_t		 ms;
+
+	env = getenv("REASSESS_DB");
+	if (env != NULL && *env != '\0')
+		cfg.db = env;
+	env = getenv("REASSESS_SYNC");
+	cfg.sync_normal = env != NULL && strcasecmp(env, "normal") == 0;
+	env = getenv("REASSESS_BUSY_TIMEOUT");
+	if (env != NULL && parse_int(env, strlen(env), 0, INT_MAX, &ms) ==
+	    PI_OK)
+		cfg.busy_timeout_ms = (int)ms;
+	env = getenv("REASSESS_WEBHOOK_ALLOW_PRIVATE");
+	cfg.allow_private = env != NULL && strcmp(env, "1") == 0;
+	env = getenv("REASSESS_WEBHOOK_TIMEOUT_MS");
+	if (env != NULL && parse_int(env, strlen(env), 1, 600000, &ms) ==
+	    PI_OK)
+		cfg.webhook_timeout_ms = (long)ms;
+	if ((env = getenv("REASSESS_WEBHOOK_DELAYS")) != NULL)
+		parse_delays(env);
+}
+
+/*
+ * The settings, the database (--db), then: without a command, serve one
+ * CGI request or a FastCGI request loop; else run the command. The exit
+ * status is 0, 1 on failure, 2 on a usage error (5).
+ */
 int
 main(int argc, char *argv[])
 {
 	struct conn	 c;
-	const char	*env, *cmd;
-	int64_t		 ms;
+	const char	*cmd;
 	int		 i = 1, rc;
 
 	/*
@@ -5656,22 +5710,8 @@ main(int argc, char *argv[])
 	sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	memset(&c, 0, sizeof(c));
-	env = getenv("REASSESS_SYNC");
-	sync_normal = env != NULL && strcasecmp(env, "normal") == 0;
-	env = getenv("REASSESS_WEBHOOK_ALLOW_PRIVATE");
-	allow_private = env != NULL && strcmp(env, "1") == 0;
-	env = getenv("REASSESS_WEBHOOK_TIMEOUT_MS");
-	if (env != NULL && parse_int(env, strlen(env), 1, 600000, &ms) ==
-	    PI_OK)
-		webhook_timeout_ms = (long)ms;
-	if ((env = getenv("REASSESS_WEBHOOK_DELAYS")) != NULL)
-		parse_delays(env);
-	env = getenv("REASSESS_BUSY_TIMEOUT");
-	if (env != NULL && parse_int(env, strlen(env), 0, INT_MAX, &ms) ==
-	    PI_OK)
-		busy_timeout_ms = (int)ms;
-	c.path = (env = getenv("REASSESS_DB")) != NULL && *env != '\0' ?
-	    env : "./reassess.db";
+	settings_read();
+	c.path = cfg.db;
 	if (argc > 2 && strcmp(argv[1], "--db") == 0) {
 		c.path = argv[2];
 		i = 3;

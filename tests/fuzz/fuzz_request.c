@@ -225,8 +225,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	atexit(remove_db);
 
 	/* What main() sets up from the environment, done once here. */
-	sync_normal = 1;	/* tmpfs: fsync buys nothing */
-	busy_timeout_ms = 0;	/* one process: a lock means a bug */
+	cfg.sync_normal = 1;	/* tmpfs: fsync buys nothing */
+	cfg.busy_timeout_ms = 0;	/* one process: a lock means a bug */
 	allow_5xx = getenv("REASSESS_FUZZ_ALLOW_5XX") != NULL;
 	print = getenv("REASSESS_FUZZ_PRINT") != NULL;
 	if ((null_err = fopen("/dev/null", "w")) == NULL)
