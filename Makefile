@@ -91,6 +91,48 @@ clean:
 	rm -f .build-flags $(FUZZ_BIN)
 	rm -rf var
 
+# ---- Install: the binary, its manual page, the example configurations -----
+#
+#   make install     PREFIX=/usr/local (the default); DESTDIR=DIR installs
+#                    the same tree under DIR (for packaging)
+#   make uninstall   with the same PREFIX and DESTDIR: removes exactly the
+#                    files install put there, and the doc directory if empty
+#   make man-lint    mandoc -Tlint on reassess.8; any message fails
+#
+# Rationale: bin, not sbin, although the manual page is in section 8. The
+# program is not only the administrator's: it runs as the web server's user
+# (CGI), as an unprivileged service user (serve, deliver from cron or
+# systemd), and deploy/'s units and docs/ name /usr/local/bin/reassess
+# (tests/systemd.bats substitutes exactly that path).
+PREFIX   = /usr/local
+BINDIR   = $(PREFIX)/bin
+MANDIR   = $(PREFIX)/share/man
+DOCDIR   = $(PREFIX)/share/doc/reassess
+INSTALL  = install
+EXAMPLES = nginx.conf.example $(sort $(wildcard deploy/*))
+
+install: reassess
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 755 reassess $(DESTDIR)$(BINDIR)/reassess
+	$(INSTALL) -m 644 reassess.8 $(DESTDIR)$(MANDIR)/man8/reassess.8
+	$(INSTALL) -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/
+
+# Directories that install may have made (bin, share/man/man8) are shared
+# with other programs and stay; only reassess's own doc directory goes.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/reassess $(DESTDIR)$(MANDIR)/man8/reassess.8
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(EXAMPLES)))
+	if [ -d $(DESTDIR)$(DOCDIR) ]; then rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || :; fi
+
+# "referenced manual not found" (an .Xr to a page this machine lacks) and
+# mandoc.db's staleness describe the machine, not reassess.8: left out.
+man-lint:
+	@out=$$(mandoc -Tlint reassess.8 2>&1 | grep -v \
+	    -e 'referenced manual not found' -e 'outdated mandoc.db'); \
+	if [ -n "$$out" ]; then printf '%s\n' "$$out"; exit 1; fi
+
+.PHONY: install uninstall man-lint
+
 # ---- Hardening: flags stamp, sanitizers, valgrind, fuzzing, lint ----------
 #
 #   make test SANITIZE=address,undefined   the suite under ASan+UBSan+LSan

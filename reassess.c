@@ -9,7 +9,8 @@
  *   - `reassess serve`: a pre-forked FastCGI server on TCP or a unix socket;
  *   - the admin command line (`reassess init`, `org`, `key`, `check`, ...).
  *
- * The contract is API.md. The file reads top down: includes, limits, enums
+ * The contract is docs/api.md: a section number in a comment, like (2.5),
+ * is a section there. The file reads top down: includes, limits, enums
  * and their tables, structs, HTTP and JSON helpers, database helpers,
  * validation, handlers (one resource after another), the route table, the
  * request front end, the server, the command line and main().

@@ -237,7 +237,7 @@ cat <<EOF
 Try:
   curl -s -H "Authorization: Bearer $KEY" $url/v1/vendors
 
-README.md walks through a reassessment from there. Ctrl-C stops both servers.
+docs/walkthrough.md walks through a reassessment from there. Ctrl-C stops both servers.
 EOF
 
 # Wait for Ctrl-C or SIGTERM; if a server dies on its own, stop the other.
