@@ -11,9 +11,10 @@
  *
  * The contract is docs/api.md: a section number in a comment, like (2.5),
  * is a section there. The file reads top down: includes, limits, enums
- * and their tables, structs, HTTP and JSON helpers, database helpers,
- * validation, handlers (one resource after another), the route table, the
- * request front end, the server, the command line and main().
+ * and their tables, structs, small utilities, HTTP and JSON helpers,
+ * database helpers, objects, events, validation, handlers (one resource
+ * after another), the route table, the request front end, serving, the
+ * command line, `reassess deliver`, and the settings with main().
  */
 
 /* ------------------------------------------------------------------------
