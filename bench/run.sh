@@ -116,6 +116,12 @@ alive() {
 	Z | X | '') return 1 ;;
 	esac
 }
+# children PID: the PIDs of PID's direct children. (cat, not awk, opens the
+# files: a process may exit between the glob and the read, and mawk stops
+# with status 2 at a file it cannot open, which set -e would make fatal.)
+children() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || :; } | awk -v p="$1" '$4 == p { print $1 }'
+}
 # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL (it and its children).
 stop_pid() {
 	local pid=$1 i c
@@ -126,7 +132,7 @@ stop_pid() {
 		sleep 0.1
 	done
 	if alive "$pid"; then
-		for c in $(awk -v p="$pid" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+		for c in $(children "$pid"); do
 			kill -KILL "$c" 2>/dev/null || :
 		done
 		kill -KILL "$pid" 2>/dev/null || :
@@ -141,11 +147,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-
-# children PID: the PIDs of PID's direct children.
-children() {
-	awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null
-}
 
 port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
