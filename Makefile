@@ -83,6 +83,13 @@ run:
 bench: reassess
 	bash bench/run.sh
 
+# Its helper, built by bench/run.sh into bench/var/ (made afresh by every
+# run): bench/count.c includes reassess.c (the deterministic figures:
+# statements and pages per request).
+bench/var/count: bench/count.c reassess.c schema.h
+	@mkdir -p bench/var
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ bench/count.c $(LDLIBS)
+
 .PHONY: bench
 
 clean:
