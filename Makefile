@@ -83,6 +83,18 @@ run:
 bench: reassess
 	bash bench/run.sh
 
+# Its two helpers, built by bench/run.sh into bench/var/ (made afresh by
+# every run): bench/count.c includes reassess.c (the deterministic
+# figures: statements and pages per request), bench/commit-floor.c is the
+# durable-commit floor.
+bench/var/count: bench/count.c reassess.c schema.h
+	@mkdir -p bench/var
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ bench/count.c $(LDLIBS)
+
+bench/var/commit-floor: bench/commit-floor.c
+	@mkdir -p bench/var
+	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ bench/commit-floor.c $(LDLIBS)
+
 .PHONY: bench
 
 clean:

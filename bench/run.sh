@@ -3,7 +3,11 @@
 # measures and how to read it.
 #
 #  1. packages: scripts/deps.sh (the base), then wrk and hyperfine;
-#  2. build: ./reassess (make) and bench/var/floor (bench/floor.c);
+#  2. build: ./reassess (make), bench/var/floor (bench/floor.c), and with
+#     make bench/var/count (bench/count.c) and bench/var/commit-floor
+#     (bench/commit-floor.c); then the deterministic figures: bench/count.c
+#     on its own small database, bench/var/count.db (statements, steps and
+#     pages written per request: the same on any machine);
 #  3. a fresh database bench/var/bench.db with four orgs, each with a key:
 #       A  10 vendors, a radar event with an alert per vendor, a plan, and
 #          exactly 10,000 reassessments made through the API: 100 with all
@@ -23,7 +27,10 @@
 #     the same number of pre-forked workers on a unix socket;
 #  5. wrk rows, each after a 2 s warm-up that is not counted, with a floor
 #     measurement before the first and after every row; each row's ratio
-#     is to the mean of the two floor measurements around it;
+#     is to the mean of the two floor measurements around it; POST create
+#     also against the durable-commit floor (bench/commit-floor.c, as many
+#     processes as workers, beside bench.db), measured just before and
+#     just after it;
 #  6. POST .../run timed with curl, one CGI request with hyperfine, and a
 #     worker's VmRSS around 100,000 requests (serve --workers 1);
 #  7. the table, on stdout and in bench/var/results.md.
@@ -32,7 +39,9 @@
 # BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_WORKERS (nproc),
 # BENCH_BIG (1000000), BENCH_SMALL (10000), BENCH_RUNS (20),
 # BENCH_RUN_VENDORS (5000), BENCH_MEM_REQUESTS (100000),
-# REASSESS (the binary; default ./reassess, built by make).
+# BENCH_COMMIT_SECONDS (BENCH_FLOOR_SECONDS), REASSESS (the binary; default
+# ./reassess, built by make; the deterministic figures are always those of
+# reassess.c in this tree).
 #
 # Exit status: 0 when every measurement is valid (targets met or not: the
 # table says), 1 when something failed or a row saw errors.
@@ -54,6 +63,7 @@ small=${BENCH_SMALL:-10000}
 runs=${BENCH_RUNS:-20}
 run_vendors=${BENCH_RUN_VENDORS:-5000}
 mem_requests=${BENCH_MEM_REQUESTS:-100000}
+commit_seconds=${BENCH_COMMIT_SECONDS:-$floor_seconds}
 REASSESS=${REASSESS:-$top/reassess}
 pool=100	# reassessments of 10 vendors: the pool of GET one
 
@@ -105,7 +115,20 @@ fi
 rm -rf "$var"
 mkdir -p "$var"
 cc -O2 -g -Wall -Wextra -o "$var/floor" bench/floor.c -lfcgi
+make -s --no-print-directory bench/var/count bench/var/commit-floor
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
+
+# The deterministic figures (bench/count.c): reassess.c's handle() on a
+# small database of its own; -v keeps the breakdown by statement and by
+# B-tree in count.txt.
+t=$(elapsed)
+"$var/count" -v "$var/count.db" >"$var/count.txt" 2>"$var/count.err" ||
+	die "bench/count.c failed: $(tail -n 5 "$var/count.err")"
+[ "$(grep -c '^COUNT ' "$var/count.txt")" -eq 5 ] || die "bench/count.c printed $(grep -c '^COUNT ' "$var/count.txt") COUNT lines, not 5"
+say "deterministic figures ($(since "$t") s): $(awk '$1 == "COUNT" {
+	delete f
+	for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	printf "%s %g statements %g pages; ", f["kind"], f["statements"], f["pages"] }' "$var/count.txt")"
 
 # ---- process bookkeeping: only PIDs started here are ever signalled ------
 
@@ -115,6 +138,12 @@ alive() {
 	case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in
 	Z | X | '') return 1 ;;
 	esac
+}
+# children PID: the PIDs of PID's direct children. (cat, not awk, opens the
+# files: a process may exit between the glob and the read, and mawk stops
+# with status 2 at a file it cannot open, which set -e would make fatal.)
+children() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || :; } | awk -v p="$1" '$4 == p { print $1 }'
 }
 # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL (it and its children).
 stop_pid() {
@@ -126,7 +155,7 @@ stop_pid() {
 		sleep 0.1
 	done
 	if alive "$pid"; then
-		for c in $(awk -v p="$pid" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+		for c in $(children "$pid"); do
 			kill -KILL "$c" 2>/dev/null || :
 		done
 		kill -KILL "$pid" 2>/dev/null || :
@@ -141,11 +170,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-
-# children PID: the PIDs of PID's direct children.
-children() {
-	awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null
-}
 
 port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -436,8 +460,28 @@ measure() {
 floor() {
 	measure "floor$1" "$floor_seconds" url none "$FLOOR_URL/v1/reassessments/$pool1"
 }
+# commit_floor N: the durable-commit floor (bench/commit-floor.c) for
+# $commit_seconds, beside bench.db; recorded as row commitfloorN.
+commit_floor() {
+	local line rate p50 p99 errs
+	line=$("$var/commit-floor" -w "$workers" -s "$commit_seconds" \
+		"$var/commit-floor.db" 2>"$var/commit-floor$1.err" |
+		tee "$var/commit-floor$1.txt" | grep '^COMMIT_FLOOR ') ||
+		die "commit-floor failed: $(tail -n 3 "$var/commit-floor$1.err")"
+	rate=$(sed 's/.* rate=\([^ ]*\).*/\1/' <<<"$line")
+	p50=$(sed 's/.* p50_ms=\([^ ]*\).*/\1/' <<<"$line")
+	p99=$(sed 's/.* p99_ms=\([^ ]*\).*/\1/' <<<"$line")
+	errs=$(sed 's/.* errors=\([^ ]*\).*/\1/' <<<"$line")
+	printf 'commitfloor%s %s %s %s 0 %s\n' "$1" "$rate" "$p50" "$p99" "$errs" >>"$var/rows"
+	if [ "$errs" -ne 0 ]; then
+		echo "bench: commit floor $1: $errs transactions failed: $(head -n 3 "$var/commit-floor$1.err")" >&2
+		err=1
+	fi
+	say "commit floor $1: $rate commits/s, p50 $p50 ms, p99 $p99 ms ($workers processes, ${commit_seconds} s)"
+}
 
-say "measuring: wrk -t$threads -c$conns, ${seconds} s per row, ${floor_seconds} s per floor, $workers workers; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "measuring: wrk -t$threads -c$conns, ${seconds} s per row, ${floor_seconds} s per floor, $workers workers; load average $LOAD_START"
 : >"$var/rows"
 floor 1
 measure get "$seconds" ids "$KEY_A" "$URL/v1/reassessments/"
@@ -446,7 +490,9 @@ measure list10k "$seconds" url "$KEY_A" "$URL/v1/reassessments?limit=50"
 floor 3
 measure list1m "$seconds" url "$KEY_B" "$URL/v1/reassessments?limit=50"
 floor 4
+commit_floor 1
 measure create "$seconds" create "$KEY_C" "$URL/v1/reassessments"
+commit_floor 2
 floor 5
 
 # ---- 6: run, CGI, memory -------------------------------------------------------
@@ -541,12 +587,36 @@ awk -v seconds="$seconds" -v floor_seconds="$floor_seconds" -v threads="$threads
     -v run_vendors="$run_vendors" -v cgi_mean="$CGI_MEAN" -v cgi_sd="$CGI_SD" \
     -v cgi_median="$CGI_MEDIAN" -v rss0="$RSS_START" -v rss1="$RSS_WARM" \
     -v rss2="$RSS_HALF" -v rss3="$RSS_END" -v mem_done="$mem_done" -v mem_half="$RSS_HALF_N" \
-    -v total="$TOTAL" -v small="$small" -v big="$big" -v dbsize="$dbsize" '
+    -v total="$TOTAL" -v small="$small" -v big="$big" -v dbsize="$dbsize" \
+    -v commit_seconds="$commit_seconds" \
+    -v other_binary="$([ "$REASSESS" = "$top/reassess" ] || echo 1)" '
 function yn(ok) { return ok ? "yes" : "**no**" }
 function row(label, r, ratio, target, met) {
 	printf "| %-38s | %8.0f | %7.2f ms | %7.2f ms | %6s | %-22s | %-6s |\n",
 	    label, rps[r], p50[r], p99[r], ratio, target, met
 }
+# A cell of the deterministic table: the mean, without trailing zeros.
+function num(v) { v = sprintf("%.2f", v); sub(/\.?0+$/, "", v); return v }
+function det(k, label, writes) {
+	printf "| %-41s | %10s | %8s | %8s | %8s | %7s | %-14s |\n", label,
+	    num(cnt[k, "statements"]),
+	    num(cnt[k, "triggers"]) " (" num(cnt[k, "trigger_statements"]) ")",
+	    num(cnt[k, "steps"]), num(cnt[k, "vm_steps"]), num(cnt[k, "commits"]),
+	    writes ? sprintf("%s (%d-%d)", num(cnt[k, "pages"]),
+	    cnt[k, "pages_min"], cnt[k, "pages_max"]) : "-"
+}
+# bench/count.c: COUNT kind=K name=value ...
+$1 == "COUNT" {
+	split($2, kv, "=")
+	k = kv[2]
+	for (i = 2; i <= NF; i++) {
+		split($i, kv, "=")
+		cnt[k, kv[1]] = kv[2]
+	}
+	nreq[k] = cnt[k, "requests"]
+	next
+}
+$1 == "DETAIL" { next }
 { rps[$1] = $2; p50[$1] = $3; p99[$1] = $4 }
 END {
 	nf = 0; fs = 0; fmin = 1e12; fmax = 0
@@ -574,6 +644,29 @@ END {
 	    sprintf(">= 0.5 x 10k (%.2f)", l), yn(l >= 0.5))
 	row("POST /v1/reassessments, 3 vendors", "create",
 	    sprintf("%.2f", ratio["create"]), ">= 0.25 x floor", yn(ratio["create"] >= 0.25))
+	# The durable-commit floor, measured just before and just after create.
+	c1 = rps["commitfloor1"]; c2 = rps["commitfloor2"]
+	rps["commitfloor"] = (c1 + c2) / 2
+	p50["commitfloor"] = (p50["commitfloor1"] + p50["commitfloor2"]) / 2
+	p99["commitfloor"] = (p99["commitfloor1"] + p99["commitfloor2"]) / 2
+	cratio = rps["create"] / rps["commitfloor"]
+	row(sprintf("durable-commit floor, %d processes", workers), "commitfloor",
+	    "", sprintf("(%.0f-%.0f commits/s)", c1 < c2 ? c1 : c2, c1 > c2 ? c1 : c2), "")
+	printf "| %-38s | %8s | %10s | %10s | %6.2f | %-22s | %-6s |\n",
+	    "POST create / durable-commit floor", "", "", "", cratio,
+	    ">= 0.60 x commit floor", yn(cratio >= 0.6)
+	print ""
+	print "| deterministic, per request (bench/count.c) | statements | triggers (their statements) | sqlite3_step calls | VM steps | commits | pages written (min-max) |"
+	print "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+	det("get", "GET /v1/reassessments/{id}, 10 vendors", 0)
+	det("list", "GET /v1/reassessments?limit=50, 50 items", 0)
+	det("create", "POST /v1/reassessments, 3 vendors", 1)
+	det("run", "POST .../run, 10 included vendors", 1)
+	det("patch", "PATCH /v1/reassessments/{id}, title", 1)
+	print ""
+	printf "Deterministic figures: means over %d, %d, %d, %d and %d requests through reassess.c'"'"'s handle() on a database of its own (bench/count.c; %s); pages are WAL frames appended by the request'"'"'s commit, at synchronous=FULL; the breakdown by statement and by B-tree is in bench/var/count.txt.\n",
+	    nreq["get"], nreq["list"], nreq["create"], nreq["run"], nreq["patch"],
+	    other_binary ? "of reassess.c in this tree, not of the binary measured above" : "the same reassess.c as the binary measured above"
 	print ""
 	printf "| other measurement | value | target | met? |\n| --- | --- | --- | --- |\n"
 	printf "| POST .../run, %d included vendors (%d runs, curl through nginx) | mean %.3f s, min %.3f s, max %.3f s | < 1 s (max) | %s |\n",
@@ -583,11 +676,11 @@ END {
 	printf "| worker VmRSS (serve --workers 1), GET mix | %d kB fresh, %d kB after a 2 s warm-up, %d kB after %d requests, %d kB after %d | no growth after warm-up (<= 64 kB) | %s |\n",
 	    rss0, rss1, rss2, mem_half, rss3, mem_done, yn(rss3 - rss1 <= 64)
 	print ""
-	printf "wrk -t%d -c%d, %d s per row (%d s per floor), 2 s warm-up each; reassess serve and the floor with %d workers; database %d MB. Total time of this run: %.0f s.\n",
-	    threads, conns, seconds, floor_seconds, workers, dbsize, total
-}' "$var/rows" | tee "$var/results.md"
+	printf "wrk -t%d -c%d, %d s per row (%d s per floor), 2 s warm-up each; reassess serve and the floor with %d workers; the durable-commit floor %d s before and %d s after POST create; database %d MB. Total time of this run: %.0f s.\n",
+	    threads, conns, seconds, floor_seconds, workers, commit_seconds, commit_seconds, dbsize, total
+}' "$var/rows" "$var/count.txt" | tee "$var/results.md"
 {
 	echo
-	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r); $("$nginx" -v 2>&1 | sed 's/.*: //'); SQLite $(sqlite3 --version | cut -d' ' -f1); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r); $("$nginx" -v 2>&1 | sed 's/.*: //'); SQLite $(sqlite3 --version | cut -d' ' -f1); load average $LOAD_START at the start of the measurements, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 } | tee -a "$var/results.md"
 exit "$err"
