@@ -1,4 +1,5 @@
-# reassess: one binary, ./reassess, from reassess.c with schema.sql built in.
+# reassess: one binary, ./reassess, from reassess.c with schema.sql and the
+# migrations built in.
 #
 #   make                      build ./reassess
 #   make test                 install what the suite needs if missing, build,
@@ -37,26 +38,32 @@ all: reassess
 reassess: reassess.c schema.h .build-flags
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
-# schema.sql and the numbered migrations as C strings, in order, so that
-# the binary carries its own schema; its version is their count.
+# The schema as C strings, so that the binary carries its own: schema.sql,
+# the current schema that a fresh database gets, and the numbered upgrade
+# steps from older versions, in order; the version is 1 + their count.
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
 schema.h: schema.sql $(MIGRATIONS) scripts/embed-sql.sh .build-flags
-	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) > $@
+	sh scripts/embed-sql.sh schema.sql -- $(MIGRATIONS) > $@
 
 # Binaries for tests/migrations.bats: this schema plus a test migration
-# (tests/fixtures/migrations/) or a failing one (.../migrations-bad/).
+# (tests/fixtures/migrations/) or a failing one (.../migrations-bad/), as
+# the next version. As with a real migration, a fresh database gets it too
+# (schema.sql, then the test migration).
+TEST_MIGRATIONS     := $(sort $(wildcard tests/fixtures/migrations/*.sql))
+TEST_BAD_MIGRATIONS := $(sort $(wildcard tests/fixtures/migrations-bad/*.sql))
+
 tests/reassess-migrated: reassess.c schema.sql $(MIGRATIONS) scripts/embed-sql.sh \
-    $(wildcard tests/fixtures/migrations/*.sql)
-	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) \
-	    $(sort $(wildcard tests/fixtures/migrations/*.sql)) > tests/schema-migrated.h
+    $(TEST_MIGRATIONS)
+	sh scripts/embed-sql.sh schema.sql $(TEST_MIGRATIONS) \
+	    -- $(MIGRATIONS) $(TEST_MIGRATIONS) > tests/schema-migrated.h
 	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-migrated.h"' $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
 tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-sql.sh \
-    $(wildcard tests/fixtures/migrations-bad/*.sql)
-	sh scripts/embed-sql.sh schema.sql $(MIGRATIONS) \
-	    $(sort $(wildcard tests/fixtures/migrations-bad/*.sql)) > tests/schema-badmigration.h
+    $(TEST_BAD_MIGRATIONS)
+	sh scripts/embed-sql.sh schema.sql $(TEST_BAD_MIGRATIONS) \
+	    -- $(MIGRATIONS) $(TEST_BAD_MIGRATIONS) > tests/schema-badmigration.h
 	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-badmigration.h"' $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 

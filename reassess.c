@@ -56,8 +56,10 @@
 #include <sqlite3.h>
 
 /*
- * migrations[]: schema.sql and migrations/NNNN-*.sql as strings, made by
- * scripts/embed-sql.sh; migrations[v] takes user_version v to v + 1.
+ * SCHEMA_VERSION, the PRAGMA user_version this binary serves; schema_sql,
+ * schema.sql as a string (a fresh database); migrations[], migrations/
+ * NNNN-*.sql as strings, where migrations[v - 1] takes user_version v to
+ * v + 1. Made by scripts/embed-sql.sh.
  */
 #ifndef SCHEMA_H
 #define SCHEMA_H "schema.h"
@@ -97,8 +99,6 @@
 #define WEBHOOK_ATTEMPTS 5		/* attempts per event and webhook */
 #define WEBHOOK_LEASE	60		/* seconds a deliver process holds
 					   an attempt it claimed */
-#define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
-					/* PRAGMA user_version it serves */
 
 /* ------------------------------------------------------------------------
  * Enums and their tables
@@ -4957,12 +4957,22 @@ die_db(const struct conn *c)
 	return die("%s: %s", c->path, c->errmsg);
 }
 
-/* reassess init: create the database, or migrate it, in one transaction. */
+/*
+ * reassess init: bring c->path to SCHEMA_VERSION in one transaction. A
+ * new or empty file (user_version 0, no tables) gets schema_sql, the
+ * current schema whole; a file at version v, 1 <= v < SCHEMA_VERSION, gets
+ * migrations[v - 1], migrations[v], ... in order; one at SCHEMA_VERSION is
+ * left as it is. Refused, leaving the file as it was: a newer or negative
+ * version, and user_version 0 on a file that already holds tables (a
+ * version lowered by hand, or another program's database: replaying the
+ * schema over it would not repair it). Returns the exit status: 0, or 1
+ * after saying why on stderr.
+ */
 static int
 cmd_init(struct conn *c)
 {
 	char		*err = NULL, pragma[64];
-	int		 version, rc = 1;
+	int		 version, tables, rc = 1;
 	sqlite3_stmt	*st = NULL;
 
 	if (cli_open(c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0) == -1)
@@ -4974,12 +4984,14 @@ cmd_init(struct conn *c)
 		rc = die("%s: %s", c->path, err);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) !=
-	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+	if (sqlite3_prepare_v2(c->db, "SELECT user_version, (SELECT count(*)"
+	    " FROM sqlite_schema WHERE type = 'table') FROM pragma_user_version",
+	    -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
 		rc = die("%s: %s", c->path, sqlite3_errmsg(c->db));
 		goto out;
 	}
 	version = sqlite3_column_int(st, 0);
+	tables = sqlite3_column_int(st, 1);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (version > SCHEMA_VERSION) {
@@ -4987,8 +4999,21 @@ cmd_init(struct conn *c)
 		    "(%d)", c->path, version, SCHEMA_VERSION);
 		goto out;
 	}
-	for (; version < SCHEMA_VERSION; version++)
-		if (sqlite3_exec(c->db, migrations[version], NULL, NULL,
+	if (version < 0 || (version == 0 && tables > 0)) {
+		rc = die("%s: user_version is %d and the file holds %d tables: "
+		    "not at a schema version of reassess (was the version "
+		    "changed by hand?); refusing to create the schema over it",
+		    c->path, version, tables);
+		goto out;
+	}
+	if (version == 0 && sqlite3_exec(c->db, schema_sql, NULL, NULL,
+	    &err) != SQLITE_OK) {
+		rc = die("%s: schema version %d: %s", c->path,
+		    SCHEMA_VERSION, err);
+		goto out;
+	}
+	for (; version > 0 && version < SCHEMA_VERSION; version++)
+		if (sqlite3_exec(c->db, migrations[version - 1], NULL, NULL,
 		    &err) != SQLITE_OK) {
 			rc = die("%s: migration to version %d: %s", c->path,
 			    version + 1, err);

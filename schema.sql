@@ -1,8 +1,20 @@
--- reassess: the database schema, version 1.
+-- reassess: the database schema, version 4.
 --
--- This file is the single source of truth: the Makefile builds it into the
--- binary, and `reassess init` applies it inside one transaction and then
--- records the version in PRAGMA user_version.
+-- This is the schema that a fresh database gets, whole: `reassess init` on
+-- an empty file runs this file and sets PRAGMA user_version = 4, in one
+-- transaction. The Makefile builds it into the binary
+-- (scripts/embed-sql.sh). Read it to know what a table looks like.
+--
+-- A database made by an older release gets here another way: `reassess
+-- init` applies the upgrade steps of migrations/ to it in order
+-- (NNNN-*.sql takes version NNNN - 1 to NNNN), never this file. Both paths
+-- must give the same schema, and tests/schema.bats checks that they do: a
+-- change to the schema is a new migration AND the same change here
+-- (migrations/README says how).
+--
+-- Versions: 1 reassessments and what they refer to; 2 webhooks (0002);
+-- 3 reassessment_counts and its triggers (0003); 4 the index
+-- reassessment_vendors_in_order (0004).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
@@ -14,38 +26,59 @@
 --     created_at so that SQLite walks them backwards instead of sorting.
 --   * Booleans are INTEGER 0/1 with a CHECK.
 --   * Lists of strings that are only ever read whole (control set ids,
---     impact types) are JSON arrays in TEXT, checked with json_valid().
+--     impact types, a webhook's event types) are JSON arrays in TEXT,
+--     checked with json_valid().
+--   * SQLite keeps the text of each CREATE as written, comments inside it
+--     included: `sqlite3 reassess.db .schema` shows the column comments.
+--     A table's indexes (and triggers) are listed in the order a migrated
+--     database created them, which is the order SQLite considers them in.
 
--- An organization: the unit of isolation. Made by `reassess org create`.
+-- ------------------------------------------------------------------------
+-- Orgs and their keys (version 1)
+-- ------------------------------------------------------------------------
+
+-- An organization: the unit of isolation. Made by `reassess org create`;
+-- every other row belongs to one, directly or through its parent row.
 CREATE TABLE orgs (
-  id         TEXT PRIMARY KEY CHECK (id LIKE 'cborg\_%' ESCAPE '\'),
+  id         TEXT PRIMARY KEY                 -- "cborg_" and 32 hex digits
+               CHECK (id LIKE 'cborg\_%' ESCAPE '\'),
   name       TEXT NOT NULL,                   -- free text, for the operator
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL                 -- when it was made
 );
 
 -- API keys. The secret itself is never stored: only its SHA-256.
 CREATE TABLE api_keys (
-  id          TEXT PRIMARY KEY CHECK (id LIKE 'cbak\_%' ESCAPE '\'),
-  org_id      TEXT NOT NULL REFERENCES orgs(id),
+  id          TEXT PRIMARY KEY                -- "cbak_" and 32 hex digits;
+                                              -- not the secret
+                CHECK (id LIKE 'cbak\_%' ESCAPE '\'),
+  org_id      TEXT NOT NULL REFERENCES orgs(id),  -- all the key can see
   name        TEXT,                           -- operator's label, may be NULL
+  -- SHA-256 of the secret "ak_live_..."; a request's Bearer secret is
+  -- hashed and looked up here (the UNIQUE's index).
   secret_hash BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
-  created_at  INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,               -- when it was made
   revoked_at  INTEGER                         -- NULL while the key is live
 );
+-- `reassess key list ORG_ID`, oldest first.
 CREATE INDEX api_keys_by_org ON api_keys(org_id, created_at);
 
--- Vendors (3.1).
+-- ------------------------------------------------------------------------
+-- Vendors, radar events and alerts, plans (version 1)
+-- ------------------------------------------------------------------------
+
+-- Vendors (API.md 3.1).
 CREATE TABLE vendors (
-  id          TEXT PRIMARY KEY CHECK (id LIKE 'cbvndr\_%' ESCAPE '\'),
-  org_id      TEXT NOT NULL REFERENCES orgs(id),
+  id          TEXT PRIMARY KEY                -- "cbvndr_" and 32 hex digits
+                CHECK (id LIKE 'cbvndr\_%' ESCAPE '\'),
+  org_id      TEXT NOT NULL REFERENCES orgs(id),  -- the owning org
   external_id TEXT,                           -- client's own id; not unique
-  name        TEXT NOT NULL CHECK (name <> ''),
-  website     TEXT,
-  description TEXT,
-  hq_location TEXT,
-  use_case    TEXT,
-  created_at  INTEGER NOT NULL,
-  updated_at  INTEGER NOT NULL
+  name        TEXT NOT NULL CHECK (name <> ''),   -- required, non-empty
+  website     TEXT,                           -- free text, NULL if not given
+  description TEXT,                           -- free text, NULL if not given
+  hq_location TEXT,                           -- free text, NULL if not given
+  use_case    TEXT,                           -- free text, NULL if not given
+  created_at  INTEGER NOT NULL,               -- POST time
+  updated_at  INTEGER NOT NULL                -- last change
 );
 -- GET /v1/vendors, newest first; also serves the name filter (a scan of
 -- the org's rows: a substring match cannot use an index).
@@ -53,70 +86,86 @@ CREATE INDEX vendors_by_org ON vendors(org_id, created_at);
 -- GET /v1/vendors?external_id=...
 CREATE INDEX vendors_by_external_id ON vendors(org_id, external_id);
 
--- Idempotency-Key replays for POST /v1/vendors (1.6). The key is stored
--- as its SHA-256 so that a client's key of any length costs 32 bytes.
+-- Idempotency-Key replays for POST /v1/vendors (API.md 1.6). The key is
+-- stored as its SHA-256 so that a client's key of any length costs 32
+-- bytes.
 CREATE TABLE idempotency_keys (
-  org_id     TEXT NOT NULL REFERENCES orgs(id),
+  org_id     TEXT NOT NULL REFERENCES orgs(id),  -- keys are per org
   endpoint   TEXT NOT NULL,                   -- "POST /v1/vendors"
-  key_hash   BLOB NOT NULL CHECK (length(key_hash) = 32),
+  key_hash   BLOB NOT NULL CHECK (length(key_hash) = 32),  -- SHA-256 of key
   status     INTEGER NOT NULL,                -- first response's status
   body       TEXT NOT NULL,                   -- first response's body, verbatim
   created_at INTEGER NOT NULL,                -- first use; window is 24 h
-  PRIMARY KEY (org_id, endpoint, key_hash)
+  PRIMARY KEY (org_id, endpoint, key_hash)    -- the replay lookup
 );
 -- Expiry sweep.
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
 
--- Radar events (3.2).
+-- Radar events (API.md 3.2).
 CREATE TABLE radar_events (
-  id                     TEXT PRIMARY KEY CHECK (id LIKE 'cbrevent\_%' ESCAPE '\'),
-  org_id                 TEXT NOT NULL REFERENCES orgs(id),
-  name                   TEXT NOT NULL,
-  summary                TEXT NOT NULL,
+  id                     TEXT PRIMARY KEY     -- "cbrevent_" and 32 hex digits
+                           CHECK (id LIKE 'cbrevent\_%' ESCAPE '\'),
+  org_id                 TEXT NOT NULL REFERENCES orgs(id),  -- owning org
+  name                   TEXT NOT NULL,       -- required
+  summary                TEXT NOT NULL,       -- required; copied to alerts
+  -- One of the impact types of API.md 3.2, case as written.
   primary_impact_type    TEXT NOT NULL CHECK (primary_impact_type IN (
                            'Infosec', 'Financial', 'Operational', 'Legal',
                            'Compliance', 'Reputational', 'Contractual', 'ESG',
                            'Corporate', 'Geopolitical & External',
                            'Inapplicable', 'Other')),
+  -- JSON array of impact types (checked by the program), read whole.
   secondary_impact_types TEXT NOT NULL DEFAULT '[]'
                            CHECK (json_valid(secondary_impact_types)),
-  source_url             TEXT,
-  source_name            TEXT,
-  occurred_at            INTEGER NOT NULL,
-  is_archived            INTEGER NOT NULL DEFAULT 0 CHECK (is_archived IN (0, 1)),
-  created_at             INTEGER NOT NULL,
-  updated_at             INTEGER NOT NULL
+  source_url             TEXT,                -- where it was reported; NULL
+  source_name            TEXT,                -- who reported it; NULL
+  occurred_at            INTEGER NOT NULL,    -- client's time, default: POST
+  -- Archived events are hidden from lists unless asked for.
+  is_archived            INTEGER NOT NULL DEFAULT 0
+                           CHECK (is_archived IN (0, 1)),
+  created_at             INTEGER NOT NULL,    -- POST time
+  updated_at             INTEGER NOT NULL     -- last change
 );
 -- GET /v1/radar/events, newest first, archived hidden by default.
 CREATE INDEX radar_events_by_org ON radar_events(org_id, created_at);
 
--- The vendors an event is linked to, in the order they were given.
+-- The vendors an event is linked to, in the order they were given (rowid
+-- order).
 CREATE TABLE radar_event_vendors (
-  event_id  TEXT NOT NULL REFERENCES radar_events(id),
-  vendor_id TEXT NOT NULL REFERENCES vendors(id),
-  PRIMARY KEY (event_id, vendor_id)
+  event_id  TEXT NOT NULL REFERENCES radar_events(id),  -- the event
+  vendor_id TEXT NOT NULL REFERENCES vendors(id),       -- a linked vendor
+  PRIMARY KEY (event_id, vendor_id)           -- each vendor once per event
 );
 
 -- Radar alerts (detector results). Made here only by POST /v1/radar/events
--- with create_alert; detector_id, source_id and data_id are always NULL.
+-- with create_alert; detector_id, source_id and data_id are always NULL
+-- in the API and have no column.
 CREATE TABLE radar_alerts (
-  id               TEXT PRIMARY KEY CHECK (id LIKE 'cbrdrres\_%' ESCAPE '\'),
-  org_id           TEXT NOT NULL REFERENCES orgs(id),
-  vendor_id        TEXT NOT NULL REFERENCES vendors(id),
-  event_id         TEXT REFERENCES radar_events(id),
-  summary          TEXT NOT NULL,
+  id               TEXT PRIMARY KEY           -- "cbrdrres_" and 32 hex digits
+                     CHECK (id LIKE 'cbrdrres\_%' ESCAPE '\'),
+  org_id           TEXT NOT NULL REFERENCES orgs(id),      -- owning org
+  vendor_id        TEXT NOT NULL REFERENCES vendors(id),   -- alerted vendor
+  event_id         TEXT REFERENCES radar_events(id),  -- the event that made it
+  summary          TEXT NOT NULL,             -- the event's summary
+  -- The event's alert_severity (default medium).
   severity         TEXT NOT NULL CHECK (severity IN
                      ('informational', 'low', 'medium', 'high')),
+  -- Always 'medium' here: there are no detectors to be surer or less sure.
   confidence       TEXT NOT NULL DEFAULT 'medium'
                      CHECK (confidence IN ('low', 'medium', 'high')),
+  -- Whether it should notify; always 1 here.
   should_alert     INTEGER NOT NULL DEFAULT 1 CHECK (should_alert IN (0, 1)),
+  -- POST .../dismiss sets it, .../undismiss clears it.
   is_dismissed     INTEGER NOT NULL DEFAULT 0 CHECK (is_dismissed IN (0, 1)),
-  dismiss_reason   TEXT,
-  dismissed_at     INTEGER,
-  suppress_similar INTEGER NOT NULL DEFAULT 0 CHECK (suppress_similar IN (0, 1)),
+  dismiss_reason   TEXT,                      -- the dismisser's reason; NULL
+  dismissed_at     INTEGER,                   -- NULL while active
+  -- The dismisser's request to hide alerts like it; stored, not acted on.
+  suppress_similar INTEGER NOT NULL DEFAULT 0
+                     CHECK (suppress_similar IN (0, 1)),
+  -- Archived alerts are hidden from lists unless asked for.
   is_archived      INTEGER NOT NULL DEFAULT 0 CHECK (is_archived IN (0, 1)),
-  created_at       INTEGER NOT NULL,
-  updated_at       INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,          -- when the event made it
+  updated_at       INTEGER NOT NULL,          -- last dismiss or undismiss
   -- A dismissed alert has its time; an active one has neither time nor reason.
   CHECK (is_dismissed = (dismissed_at IS NOT NULL)),
   CHECK (is_dismissed = 1 OR dismiss_reason IS NULL)
@@ -128,73 +177,215 @@ CREATE INDEX radar_alerts_by_vendor ON radar_alerts(vendor_id, created_at);
 -- A reassessment's alert_ids: the event's alerts, oldest first.
 CREATE INDEX radar_alerts_by_event ON radar_alerts(event_id, created_at);
 
--- Assessment plans (3.3).
+-- Assessment plans (API.md 3.3): what a run assesses each vendor against.
 CREATE TABLE assessment_plans (
-  id              TEXT PRIMARY KEY CHECK (id LIKE 'cbasmtpl\_%' ESCAPE '\'),
-  org_id          TEXT NOT NULL REFERENCES orgs(id),
-  name            TEXT NOT NULL,
-  description     TEXT,
-  control_set_ids TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(control_set_ids)),
-  created_at      INTEGER NOT NULL,
-  updated_at      INTEGER NOT NULL
+  id              TEXT PRIMARY KEY            -- "cbasmtpl_" and 32 hex digits
+                    CHECK (id LIKE 'cbasmtpl\_%' ESCAPE '\'),
+  org_id          TEXT NOT NULL REFERENCES orgs(id),  -- owning org
+  name            TEXT NOT NULL,              -- required; names assessments
+  description     TEXT,                       -- free text; NULL
+  -- JSON array of strings; copied to each assessment a run makes.
+  control_set_ids TEXT NOT NULL DEFAULT '[]'
+                    CHECK (json_valid(control_set_ids)),
+  created_at      INTEGER NOT NULL,           -- POST time
+  updated_at      INTEGER NOT NULL            -- last change
 );
+-- GET /v1/assessment_plans, newest first.
 CREATE INDEX assessment_plans_by_org ON assessment_plans(org_id, created_at);
 
--- Reassessments (2).
+-- ------------------------------------------------------------------------
+-- Reassessments (version 1; counts version 3, entry order version 4)
+-- ------------------------------------------------------------------------
+
+-- Reassessments (API.md 2): draft -> confirmed -> run, or dismissed.
 CREATE TABLE reassessments (
-  id                 TEXT PRIMARY KEY CHECK (id LIKE 'cbrsm\_%' ESCAPE '\'),
-  org_id             TEXT NOT NULL REFERENCES orgs(id),
+  id                 TEXT PRIMARY KEY         -- "cbrsm_" and 32 hex digits
+                       CHECK (id LIKE 'cbrsm\_%' ESCAPE '\'),
+  org_id             TEXT NOT NULL REFERENCES orgs(id),  -- owning org
+  -- draft and confirmed can change; run and dismissed are terminal.
   status             TEXT NOT NULL DEFAULT 'draft'
-                       CHECK (status IN ('draft', 'confirmed', 'run', 'dismissed')),
-  title              TEXT,
+                       CHECK (status IN
+                         ('draft', 'confirmed', 'run', 'dismissed')),
+  title              TEXT,                    -- free text; NULL
+  -- The plan a run uses; NULL until given (run refuses without one).
   assessment_plan_id TEXT REFERENCES assessment_plans(id),
+  -- The radar event it answers; required at creation, may be re-linked.
   radar_event_id     TEXT REFERENCES radar_events(id),
-  created_at         INTEGER NOT NULL,
-  updated_at         INTEGER NOT NULL,
+  created_at         INTEGER NOT NULL,        -- POST time
+  updated_at         INTEGER NOT NULL,        -- last change that changed it
   -- A run reassessment always had a plan.
   CHECK (status <> 'run' OR assessment_plan_id IS NOT NULL)
 );
 -- GET /v1/reassessments, newest first, with or without ?status=.
 CREATE INDEX reassessments_by_org ON reassessments(org_id, created_at);
-CREATE INDEX reassessments_by_status ON reassessments(org_id, status, created_at);
+CREATE INDEX reassessments_by_status
+  ON reassessments(org_id, status, created_at);
 -- GET /v1/reassessments?radar_event_id=...
-CREATE INDEX reassessments_by_event ON reassessments(radar_event_id, created_at);
+CREATE INDEX reassessments_by_event
+  ON reassessments(radar_event_id, created_at);
+
+-- The number of reassessments per org and status, kept by the three
+-- triggers below, so that `total` of GET /v1/reassessments (unfiltered or
+-- by status) is read, not counted: a count(*) walks every row of the org
+-- and grows with the table. A status that has had rows keeps its row,
+-- possibly at 0. (Version 3; a migrated database filled it from the rows
+-- it held.)
+CREATE TABLE reassessment_counts (
+  org_id TEXT NOT NULL REFERENCES orgs(id),   -- the org counted
+  status TEXT NOT NULL,                       -- a reassessments.status
+  n      INTEGER NOT NULL CHECK (n >= 0),     -- its reassessments in status
+  PRIMARY KEY (org_id, status)                -- one count per org and status
+) WITHOUT ROWID;
+
+-- A new reassessment counts in its status.
+CREATE TRIGGER reassessment_counts_insert AFTER INSERT ON reassessments
+BEGIN
+  INSERT INTO reassessment_counts (org_id, status, n)
+    VALUES (NEW.org_id, NEW.status, 1)
+    ON CONFLICT (org_id, status) DO UPDATE SET n = n + 1;
+END;
+
+-- A change of status moves it from one count to the other.
+CREATE TRIGGER reassessment_counts_status AFTER UPDATE OF status
+  ON reassessments WHEN OLD.status <> NEW.status
+BEGIN
+  UPDATE reassessment_counts SET n = n - 1
+    WHERE org_id = OLD.org_id AND status = OLD.status;
+  INSERT INTO reassessment_counts (org_id, status, n)
+    VALUES (NEW.org_id, NEW.status, 1)
+    ON CONFLICT (org_id, status) DO UPDATE SET n = n + 1;
+END;
+
+-- A deleted reassessment (no endpoint deletes one) leaves its count.
+CREATE TRIGGER reassessment_counts_delete AFTER DELETE ON reassessments
+BEGIN
+  UPDATE reassessment_counts SET n = n - 1
+    WHERE org_id = OLD.org_id AND status = OLD.status;
+END;
 
 -- A reassessment's vendor entries, in the order the vendors joined
 -- (rowid order).
 CREATE TABLE reassessment_vendors (
-  reassessment_id TEXT NOT NULL REFERENCES reassessments(id),
-  vendor_id       TEXT NOT NULL REFERENCES vendors(id),
+  reassessment_id TEXT NOT NULL REFERENCES reassessments(id),  -- the owner
+  vendor_id       TEXT NOT NULL REFERENCES vendors(id),        -- the vendor
+  -- 'matched' if given at creation, 'manual' if added by POST .../vendors.
   source          TEXT NOT NULL CHECK (source IN ('matched', 'manual')),
+  -- 0 once opted out by .../vendor_inclusion: a run skips it.
   included        INTEGER NOT NULL DEFAULT 1 CHECK (included IN (0, 1)),
+  -- The assessment a run made for this entry; NULL until then.
   assessment_id   TEXT UNIQUE REFERENCES assessments(id),
-  PRIMARY KEY (reassessment_id, vendor_id)
+  PRIMARY KEY (reassessment_id, vendor_id)    -- each vendor once
 );
 -- GET /v1/reassessments?vendor_id=...
 CREATE INDEX reassessment_vendors_by_vendor ON reassessment_vendors(vendor_id);
+-- One reassessment's entries in joining order, without a sort (version 4):
+-- the primary key's index holds them in vendor_id order, while the entries
+-- of one key of this index are in rowid order, so STMT_RSM_VENDORS (ORDER
+-- BY rowid) walks it and sorts nothing.
+CREATE INDEX reassessment_vendors_in_order
+  ON reassessment_vendors(reassessment_id);
 
 -- A reassessment's alert_ids, computed at creation and whenever the event
 -- or the vendor set changes; read back oldest alert first.
 CREATE TABLE reassessment_alerts (
-  reassessment_id TEXT NOT NULL REFERENCES reassessments(id),
-  alert_id        TEXT NOT NULL REFERENCES radar_alerts(id),
-  PRIMARY KEY (reassessment_id, alert_id)
+  reassessment_id TEXT NOT NULL REFERENCES reassessments(id),  -- the owner
+  alert_id        TEXT NOT NULL REFERENCES radar_alerts(id),   -- an alert
+  PRIMARY KEY (reassessment_id, alert_id)     -- each alert once
 );
 
--- Assessments (3.4), made only by a reassessment run.
+-- Assessments (API.md 3.4), made only by a reassessment run. The object's
+-- other fields (service_ids, assignee_id, score_percent, ...) are
+-- constants here and have no column.
 CREATE TABLE assessments (
-  id                 TEXT PRIMARY KEY CHECK (id LIKE 'cbqsrw\_%' ESCAPE '\'),
-  org_id             TEXT NOT NULL REFERENCES orgs(id),
-  vendor_id          TEXT NOT NULL REFERENCES vendors(id),
+  id                 TEXT PRIMARY KEY         -- "cbqsrw_" and 32 hex digits
+                       CHECK (id LIKE 'cbqsrw\_%' ESCAPE '\'),
+  org_id             TEXT NOT NULL REFERENCES orgs(id),     -- owning org
+  vendor_id          TEXT NOT NULL REFERENCES vendors(id),  -- assessed vendor
   name               TEXT NOT NULL,           -- "<plan name>: <vendor name>"
-  status             TEXT NOT NULL DEFAULT 'created',
-  control_set_ids    TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(control_set_ids)),
-  assessment_plan_id TEXT NOT NULL REFERENCES assessment_plans(id),
-  reassessment_id    TEXT NOT NULL REFERENCES reassessments(id),
-  created_at         INTEGER NOT NULL,
-  updated_at         INTEGER NOT NULL,
+  status             TEXT NOT NULL DEFAULT 'created',  -- always 'created'
+  -- The plan's, copied at the run.
+  control_set_ids    TEXT NOT NULL DEFAULT '[]'
+                       CHECK (json_valid(control_set_ids)),
+  assessment_plan_id TEXT NOT NULL REFERENCES assessment_plans(id),  -- plan
+  reassessment_id    TEXT NOT NULL REFERENCES reassessments(id),  -- its run
+  created_at         INTEGER NOT NULL,        -- the run's time
+  updated_at         INTEGER NOT NULL,        -- the run's time
   -- One assessment per vendor per reassessment, whatever races happen.
   UNIQUE (reassessment_id, vendor_id)
 );
+-- GET /v1/assessments, newest first.
 CREATE INDEX assessments_by_org ON assessments(org_id, created_at);
+-- GET /v1/assessments?vendor_id=...
 CREATE INDEX assessments_by_vendor ON assessments(vendor_id, created_at);
+
+-- ------------------------------------------------------------------------
+-- Webhooks (version 2, API.md section 4)
+-- ------------------------------------------------------------------------
+--
+-- Events are recorded in the transaction of the change they report (a
+-- transactional outbox): one webhook_events row, and one pending
+-- webhook_deliveries row for each webhook of the org subscribed to that
+-- event type at that moment. `reassess deliver` sends them; each attempt
+-- is a row of its own, so a retry is a new pending row.
+
+-- Webhook subscriptions. The secret signs deliveries (HMAC-SHA256), so it
+-- must be kept as given; it is never returned by the API.
+CREATE TABLE webhooks (
+  id          TEXT PRIMARY KEY                -- "cbwh_" and 32 hex digits
+                CHECK (id LIKE 'cbwh\_%' ESCAPE '\'),
+  org_id      TEXT NOT NULL REFERENCES orgs(id),  -- owning org
+  url         TEXT NOT NULL,                  -- receiver; URL policy of 4
+  events      TEXT NOT NULL CHECK (json_valid(events)),  -- JSON array of types
+  secret      TEXT NOT NULL CHECK (length(secret) >= 16),  -- HMAC key
+  description TEXT,                           -- free text; NULL
+  -- A disabled webhook gets no new deliveries; pending ones are skipped.
+  enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  deleted_at  INTEGER,                        -- soft delete: NULL while live
+  created_at  INTEGER NOT NULL,               -- POST time
+  updated_at  INTEGER NOT NULL                -- last change
+);
+-- GET /v1/webhooks, and the subscribers of an event.
+CREATE INDEX webhooks_by_org ON webhooks(org_id, created_at);
+
+-- The outbox: one row per event that had at least one subscriber.
+CREATE TABLE webhook_events (
+  id          TEXT PRIMARY KEY                -- "cbevt_" and 32 hex digits
+                CHECK (id LIKE 'cbevt\_%' ESCAPE '\'),
+  org_id      TEXT NOT NULL REFERENCES orgs(id),  -- org of the change
+  event_type  TEXT NOT NULL,                  -- "Vendor.Created", webhook.test
+  -- The envelope of API.md 4.1, exactly as sent.
+  payload     TEXT NOT NULL CHECK (json_valid(payload)),
+  occurred_at INTEGER NOT NULL                -- time of the change
+);
+
+-- Delivery attempts. A row is made 'pending' (attempt 1 when the event is
+-- recorded; attempt N+1 when attempt N failed) and becomes, when tried,
+-- 'delivered', 'error', 'timeout' or 'skipped' (refused by the URL policy,
+-- or its webhook was disabled or deleted meanwhile).
+CREATE TABLE webhook_deliveries (
+  id               TEXT PRIMARY KEY           -- "cbwhd_" and 32 hex digits
+                     CHECK (id LIKE 'cbwhd\_%' ESCAPE '\'),
+  webhook_id       TEXT NOT NULL REFERENCES webhooks(id),        -- receiver
+  event_id         TEXT NOT NULL REFERENCES webhook_events(id),  -- what
+  attempt          INTEGER NOT NULL CHECK (attempt BETWEEN 1 AND 5),  -- 1..5
+  -- What became of the attempt; 'pending' until it is made.
+  status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                     ('pending', 'delivered', 'error', 'timeout', 'skipped')),
+  response_status  INTEGER,                   -- the receiver's HTTP status
+  response_time_ms INTEGER,                   -- how long it took to answer
+  error            TEXT,                      -- why it failed, for people
+  next_attempt_at  INTEGER NOT NULL,          -- when a pending row is due
+  claimed_until    INTEGER,                   -- a deliver process's lease
+  attempted_at     INTEGER,                   -- NULL while pending
+  created_at       INTEGER NOT NULL,          -- when it was queued
+  -- Exactly the attempts made have a time.
+  CHECK ((status = 'pending') = (attempted_at IS NULL)),
+  -- One row per attempt.
+  UNIQUE (webhook_id, event_id, attempt)
+);
+-- GET /v1/webhooks/{id}/deliveries, newest first; the webhook's statistics.
+CREATE INDEX webhook_deliveries_by_webhook
+  ON webhook_deliveries(webhook_id, created_at);
+-- `reassess deliver`: the due pending rows.
+CREATE INDEX webhook_deliveries_due
+  ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';

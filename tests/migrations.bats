@@ -2,11 +2,15 @@
 # Schema migrations (issue: hardening): `reassess init` applies the numbered
 # migrations in order inside one transaction; the server refuses a database
 # that is behind or ahead of the binary. tests/reassess-migrated is this
-# program built with the test migration tests/fixtures/migrations/0002-*,
+# program built with the test migration tests/fixtures/migrations/9999-*,
 # tests/reassess-badmigration with one that fails halfway. Both come after
-# the real migrations: their version is this binary's (V) plus one.
+# the real migrations: their version is this binary's (V) plus one, and, as
+# for a real migration, a new database gets schema.sql followed by the test
+# migration (the Makefile). tests/schema.bats checks the real migrations
+# against schema.sql.
 
 load helper
+load schema-compare
 
 setup_file() {
   make -s -C "$TOP" tests/reassess-migrated tests/reassess-badmigration >&2
@@ -92,6 +96,34 @@ populated_db() {
   assert_equal "$(sqlite3 "$db" .dump | sha256sum)" "$digest"
   run sqlite3 "$db" 'SELECT half_done FROM vendors'
   assert_failure
+}
+
+@test "the migrated binary makes a new database with the same schema as a migrated one" {
+  local db fresh="$BATS_TEST_TMPDIR/fresh.db"
+  db=$(populated_db)
+  "$MIGRATED" --db "$db" init 2>/dev/null
+  run "$MIGRATED" --db "$fresh" init
+  assert_success
+  assert_output "reassess: $fresh is at schema version $NEXT"
+  # The test migration's column and table, made by the schema, not by a
+  # migration: the file was new.
+  assert_equal "$(sqlite3 "$fresh" "SELECT dflt_value FROM pragma_table_info('vendors')
+    WHERE name = 'risk_tier'")" "'unrated'"
+  assert_equal "$(sqlite3 "$fresh" 'SELECT count(*) FROM vendor_notes')" 0
+  assert_same_schema "$fresh" "$db"
+}
+
+@test "a new database whose schema fails halfway is left without a table" {
+  local db="$BATS_TEST_TMPDIR/new.db"
+  run "$BAD" --db "$db" init
+  assert_failure 1
+  assert_output --partial "schema version $NEXT"
+  assert_output --partial "no such table"
+  assert_equal "$(sqlite3 "$db" "SELECT count(*) FROM sqlite_schema")" 0
+  assert_equal "$(sqlite3 "$db" 'PRAGMA user_version')" 0
+  # Nothing was half done: the binary without the failing step starts clean.
+  run "$REASSESS" --db "$db" init
+  assert_success
 }
 
 @test "the server refuses a database behind the binary with 503 database_not_initialized" {
