@@ -177,7 +177,6 @@ enum stmt {
 	STMT_VENDOR_NAME,
 	STMT_EVENT_INSERT,
 	STMT_EVENT_LINK_VENDOR,
-	STMT_EVENT_VENDORS,
 	STMT_EVENT_GET,
 	STMT_EVENT_LIST,
 	STMT_EVENT_COUNT,
@@ -197,8 +196,6 @@ enum stmt {
 	STMT_RSM_LIST,
 	STMT_RSM_COUNT,
 	STMT_RSM_UPDATE,
-	STMT_RSM_VENDORS,
-	STMT_RSM_ALERTS,
 	STMT_RSM_ALERTS_CLEAR,
 	STMT_RSM_ALERTS_FILL,
 	STMT_RSM_ENTRY_GET,
@@ -242,13 +239,17 @@ enum vendor_col {
 	VENDOR_DESCRIPTION, VENDOR_HQ_LOCATION, VENDOR_USE_CASE,
 	VENDOR_CREATED_AT, VENDOR_UPDATED_AT
 };
+/* An event row (alias e), with its vendor ids as a JSON list. */
 #define EVENT_COLS \
-	"id, name, summary, primary_impact_type, secondary_impact_types, " \
-	"occurred_at, is_archived, created_at, updated_at"
+	"e.id, e.name, e.summary, e.primary_impact_type, " \
+	"e.secondary_impact_types, e.occurred_at, e.is_archived, " \
+	"e.created_at, e.updated_at, " \
+	"(SELECT json_group_array(vendor_id) FROM (SELECT vendor_id" \
+	"  FROM radar_event_vendors WHERE event_id = e.id ORDER BY rowid))"
 enum event_col {
 	EVENT_ID, EVENT_NAME, EVENT_SUMMARY, EVENT_PRIMARY_IMPACT_TYPE,
 	EVENT_SECONDARY_IMPACT_TYPES, EVENT_OCCURRED_AT, EVENT_IS_ARCHIVED,
-	EVENT_CREATED_AT, EVENT_UPDATED_AT
+	EVENT_CREATED_AT, EVENT_UPDATED_AT, EVENT_VENDOR_IDS
 };
 #define ALERT_COLS \
 	"id, vendor_id, event_id, summary, severity, confidence, " \
@@ -266,18 +267,33 @@ enum plan_col {
 	PLAN_ID, PLAN_NAME, PLAN_DESCRIPTION, PLAN_CONTROL_SET_IDS,
 	PLAN_CREATED_AT, PLAN_UPDATED_AT
 };
+/*
+ * A reassessment row (alias r), with its alert ids (oldest alert first)
+ * and its vendor entries (in joining order, as the contract's objects) as
+ * JSON lists made by SQLite.
+ *
+ * Rationale: one statement reads a whole reassessment, so that a GET and
+ * a list page cost a constant number of statements, not two more per
+ * reassessment. The subqueries are ordered and not flattened into the
+ * aggregate (SQLite never flattens an ORDER BY into an aggregate query),
+ * so the lists keep that order.
+ */
 #define RSM_COLS \
-	"id, status, title, assessment_plan_id, radar_event_id, " \
-	"created_at, updated_at"
+	"r.id, r.status, r.title, r.assessment_plan_id, r.radar_event_id, " \
+	"r.created_at, r.updated_at, " \
+	"(SELECT json_group_array(alert_id) FROM (SELECT ra.alert_id" \
+	"  FROM reassessment_alerts ra" \
+	"  JOIN radar_alerts a ON a.id = ra.alert_id" \
+	"  WHERE ra.reassessment_id = r.id ORDER BY a.created_at, a.rowid)), " \
+	"(SELECT json_group_array(json_object('vendor_id', vendor_id," \
+	"  'source', source, 'included'," \
+	"  json(CASE included WHEN 1 THEN 'true' ELSE 'false' END)," \
+	"  'assessment_id', assessment_id)) FROM (SELECT vendor_id, source," \
+	"  included, assessment_id FROM reassessment_vendors" \
+	"  WHERE reassessment_id = r.id ORDER BY rowid))"
 enum rsm_col {
 	RSM_ID, RSM_STATUS, RSM_TITLE, RSM_PLAN_ID, RSM_EVENT_ID,
-	RSM_CREATED_AT, RSM_UPDATED_AT
-};
-/* A reassessment's vendor entries (STMT_RSM_VENDORS). */
-#define ENTRY_COLS \
-	"vendor_id, source, included, assessment_id"
-enum entry_col {
-	ENTRY_VENDOR_ID, ENTRY_SOURCE, ENTRY_INCLUDED, ENTRY_ASSESSMENT_ID
+	RSM_CREATED_AT, RSM_UPDATED_AT, RSM_ALERT_IDS, RSM_VENDORS
 };
 #define WH_COLS \
 	"w.id, w.url, w.events, w.description, w.enabled, w.created_at, " \
@@ -338,7 +354,7 @@ enum todo_col { TODO_VENDOR_ID, TODO_VENDOR_NAME };
 	" AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)" \
 	" AND (?3 IS NULL OR external_id = ?3)"
 #define EVENT_WHERE \
-	" FROM radar_events WHERE org_id = ?1" \
+	" FROM radar_events e WHERE org_id = ?1" \
 	" AND (?2 IS NULL OR primary_impact_type = ?2)" \
 	" AND (?3 OR is_archived = 0)"
 #define ALERT_WHERE \
@@ -432,11 +448,9 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_EVENT_LINK_VENDOR] =
 	"INSERT OR IGNORE INTO radar_event_vendors (event_id, vendor_id)"
 	" SELECT ?1, id FROM vendors WHERE id = ?2 AND org_id = ?3",
-	[STMT_EVENT_VENDORS] =
-	"SELECT vendor_id FROM radar_event_vendors WHERE event_id = ?1"
-	" ORDER BY rowid",
 	[STMT_EVENT_GET] =
-	"SELECT " EVENT_COLS " FROM radar_events WHERE id = ?1 AND org_id = ?2",
+	"SELECT " EVENT_COLS " FROM radar_events e"
+	" WHERE e.id = ?1 AND e.org_id = ?2",
 	[STMT_EVENT_LIST] =
 	"SELECT " EVENT_COLS EVENT_WHERE NEWEST_FIRST PAGE,
 	[STMT_EVENT_COUNT] =
@@ -476,7 +490,8 @@ static const char *const stmts[STMT__MAX] = {
 	" assessment_plan_id, radar_event_id, created_at, updated_at)"
 	" VALUES (?1, ?2, 'draft', ?3, ?4, ?5, ?6, ?6)",
 	[STMT_RSM_GET] =
-	"SELECT " RSM_COLS " FROM reassessments WHERE id = ?1 AND org_id = ?2",
+	"SELECT " RSM_COLS " FROM reassessments r"
+	" WHERE r.id = ?1 AND r.org_id = ?2",
 	[STMT_RSM_LIST] =
 	"SELECT " RSM_COLS RSM_WHERE NEWEST_FIRST PAGE,
 	/*
@@ -492,15 +507,6 @@ static const char *const stmts[STMT__MAX] = {
 	"UPDATE reassessments SET status = ?3, title = ?4,"
 	" assessment_plan_id = ?5, radar_event_id = ?6, updated_at = ?7"
 	" WHERE id = ?1 AND org_id = ?2",
-	/* In joining order (reassessment_vendors_in_order). */
-	[STMT_RSM_VENDORS] =
-	"SELECT " ENTRY_COLS
-	" FROM reassessment_vendors WHERE reassessment_id = ?1 ORDER BY rowid",
-	/* Oldest alert first. */
-	[STMT_RSM_ALERTS] =
-	"SELECT a.id FROM reassessment_alerts ra"
-	" JOIN radar_alerts a ON a.id = ra.alert_id"
-	" WHERE ra.reassessment_id = ?1 ORDER BY a.created_at, a.rowid",
 	[STMT_RSM_ALERTS_CLEAR] =
 	"DELETE FROM reassessment_alerts WHERE reassessment_id = ?1",
 	/* The event's live alerts on the vendor set. */
@@ -807,8 +813,7 @@ enum otype {
 	O_NULL,		/* always null: a Coverbase field reassess does not keep */
 	O_EMPTY,	/* always [] */
 	O_ZERO,		/* always 0 */
-	O_IDS,		/* stmt, bound to the row's id: its first column, a list */
-	O_ROWS,		/* stmt, bound to the row's id: its rows as sub, a list */
+	O_RAW,		/* column col: JSON text made by SQLite, as it is */
 	O_RATE		/* columns col (tried), col + 1 (succeeded): a ratio to 4
 			   places, or null when nothing was tried */
 };
@@ -818,8 +823,6 @@ struct ofield {
 	const char		*name;	/* the key, in the contract's order */
 	enum otype		 type;
 	int			 col;	/* the column, for the types that read one */
-	enum stmt		 stmt;	/* O_IDS, O_ROWS: the statement */
-	const struct ofield	*sub;	/* O_ROWS: the fields of each row */
 };
 
 /* A reassessment row, as the handlers that change one read it. */
@@ -2003,105 +2006,96 @@ col_dup(sqlite3_stmt *st, int i)
 
 /* VENDOR_COLS -> vendor object (3.1). */
 static const struct ofield vendor_obj[] = {
-	{ "id", O_STR, VENDOR_ID, 0, NULL },
-	{ "external_id", O_STR, VENDOR_EXTERNAL_ID, 0, NULL },
-	{ "name", O_STR, VENDOR_NAME, 0, NULL },
-	{ "website", O_STR, VENDOR_WEBSITE, 0, NULL },
-	{ "description", O_STR, VENDOR_DESCRIPTION, 0, NULL },
-	{ "hq_location", O_STR, VENDOR_HQ_LOCATION, 0, NULL },
-	{ "use_case", O_STR, VENDOR_USE_CASE, 0, NULL },
-	{ "created_at", O_INT, VENDOR_CREATED_AT, 0, NULL },
-	{ "updated_at", O_INT, VENDOR_UPDATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, VENDOR_ID },
+	{ "external_id", O_STR, VENDOR_EXTERNAL_ID },
+	{ "name", O_STR, VENDOR_NAME },
+	{ "website", O_STR, VENDOR_WEBSITE },
+	{ "description", O_STR, VENDOR_DESCRIPTION },
+	{ "hq_location", O_STR, VENDOR_HQ_LOCATION },
+	{ "use_case", O_STR, VENDOR_USE_CASE },
+	{ "created_at", O_INT, VENDOR_CREATED_AT },
+	{ "updated_at", O_INT, VENDOR_UPDATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /* EVENT_COLS -> radar event object (3.2), with its vendor ids. */
 static const struct ofield event_obj[] = {
-	{ "id", O_STR, EVENT_ID, 0, NULL },
-	{ "name", O_STR, EVENT_NAME, 0, NULL },
-	{ "summary", O_STR, EVENT_SUMMARY, 0, NULL },
-	{ "primary_impact_type", O_STR, EVENT_PRIMARY_IMPACT_TYPE, 0, NULL },
-	{ "secondary_impact_types", O_JSON, EVENT_SECONDARY_IMPACT_TYPES, 0, NULL },
-	{ "vendor_ids", O_IDS, 0, STMT_EVENT_VENDORS, NULL },
-	{ "occurred_at", O_INT, EVENT_OCCURRED_AT, 0, NULL },
-	{ "is_archived", O_BOOL, EVENT_IS_ARCHIVED, 0, NULL },
-	{ "created_at", O_INT, EVENT_CREATED_AT, 0, NULL },
-	{ "updated_at", O_INT, EVENT_UPDATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, EVENT_ID },
+	{ "name", O_STR, EVENT_NAME },
+	{ "summary", O_STR, EVENT_SUMMARY },
+	{ "primary_impact_type", O_STR, EVENT_PRIMARY_IMPACT_TYPE },
+	{ "secondary_impact_types", O_JSON, EVENT_SECONDARY_IMPACT_TYPES },
+	{ "vendor_ids", O_RAW, EVENT_VENDOR_IDS },
+	{ "occurred_at", O_INT, EVENT_OCCURRED_AT },
+	{ "is_archived", O_BOOL, EVENT_IS_ARCHIVED },
+	{ "created_at", O_INT, EVENT_CREATED_AT },
+	{ "updated_at", O_INT, EVENT_UPDATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /* ALERT_COLS -> radar alert object (3.2). */
 static const struct ofield alert_obj[] = {
-	{ "id", O_STR, ALERT_ID, 0, NULL },
-	{ "vendor_id", O_STR, ALERT_VENDOR_ID, 0, NULL },
-	{ "detector_id", O_NULL, 0, 0, NULL },
-	{ "source_id", O_NULL, 0, 0, NULL },
-	{ "data_id", O_NULL, 0, 0, NULL },
-	{ "event_id", O_STR, ALERT_EVENT_ID, 0, NULL },
-	{ "summary", O_STR, ALERT_SUMMARY, 0, NULL },
-	{ "severity", O_STR, ALERT_SEVERITY, 0, NULL },
-	{ "confidence", O_STR, ALERT_CONFIDENCE, 0, NULL },
-	{ "should_alert", O_BOOL, ALERT_SHOULD_ALERT, 0, NULL },
-	{ "is_dismissed", O_BOOL, ALERT_IS_DISMISSED, 0, NULL },
-	{ "dismiss_reason", O_STR, ALERT_DISMISS_REASON, 0, NULL },
-	{ "dismissed_at", O_INT, ALERT_DISMISSED_AT, 0, NULL },
-	{ "is_archived", O_BOOL, ALERT_IS_ARCHIVED, 0, NULL },
-	{ "created_at", O_INT, ALERT_CREATED_AT, 0, NULL },
-	{ "updated_at", O_INT, ALERT_UPDATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, ALERT_ID },
+	{ "vendor_id", O_STR, ALERT_VENDOR_ID },
+	{ "detector_id", O_NULL, 0 },
+	{ "source_id", O_NULL, 0 },
+	{ "data_id", O_NULL, 0 },
+	{ "event_id", O_STR, ALERT_EVENT_ID },
+	{ "summary", O_STR, ALERT_SUMMARY },
+	{ "severity", O_STR, ALERT_SEVERITY },
+	{ "confidence", O_STR, ALERT_CONFIDENCE },
+	{ "should_alert", O_BOOL, ALERT_SHOULD_ALERT },
+	{ "is_dismissed", O_BOOL, ALERT_IS_DISMISSED },
+	{ "dismiss_reason", O_STR, ALERT_DISMISS_REASON },
+	{ "dismissed_at", O_INT, ALERT_DISMISSED_AT },
+	{ "is_archived", O_BOOL, ALERT_IS_ARCHIVED },
+	{ "created_at", O_INT, ALERT_CREATED_AT },
+	{ "updated_at", O_INT, ALERT_UPDATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /* PLAN_COLS -> assessment plan object (3.3). */
 static const struct ofield plan_obj[] = {
-	{ "id", O_STR, PLAN_ID, 0, NULL },
-	{ "name", O_STR, PLAN_NAME, 0, NULL },
-	{ "description", O_STR, PLAN_DESCRIPTION, 0, NULL },
-	{ "control_set_ids", O_JSON, PLAN_CONTROL_SET_IDS, 0, NULL },
-	{ "created_at", O_INT, PLAN_CREATED_AT, 0, NULL },
-	{ "updated_at", O_INT, PLAN_UPDATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, PLAN_ID },
+	{ "name", O_STR, PLAN_NAME },
+	{ "description", O_STR, PLAN_DESCRIPTION },
+	{ "control_set_ids", O_JSON, PLAN_CONTROL_SET_IDS },
+	{ "created_at", O_INT, PLAN_CREATED_AT },
+	{ "updated_at", O_INT, PLAN_UPDATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /* ASMT_COLS -> assessment object (3.4). */
 static const struct ofield asmt_obj[] = {
-	{ "id", O_STR, ASMT_ID, 0, NULL },
-	{ "vendor_id", O_STR, ASMT_VENDOR_ID, 0, NULL },
-	{ "name", O_STR, ASMT_NAME, 0, NULL },
-	{ "status", O_STR, ASMT_STATUS, 0, NULL },
-	{ "control_set_ids", O_JSON, ASMT_CONTROL_SET_IDS, 0, NULL },
-	{ "service_ids", O_EMPTY, 0, 0, NULL },
-	{ "assignee_id", O_NULL, 0, 0, NULL },
-	{ "score_percent", O_NULL, 0, 0, NULL },
-	{ "findings_count", O_ZERO, 0, 0, NULL },
-	{ "initiated_at", O_NULL, 0, 0, NULL },
-	{ "assessment_plan_id", O_STR, ASMT_PLAN_ID, 0, NULL },
-	{ "reassessment_id", O_STR, ASMT_RSM_ID, 0, NULL },
-	{ "created_at", O_INT, ASMT_CREATED_AT, 0, NULL },
-	{ "updated_at", O_INT, ASMT_UPDATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
-};
-
-/* STMT_RSM_VENDORS -> a reassessment's vendor entry (2). */
-static const struct ofield rsm_vendor_obj[] = {
-	{ "vendor_id", O_STR, ENTRY_VENDOR_ID, 0, NULL },
-	{ "source", O_STR, ENTRY_SOURCE, 0, NULL },
-	{ "included", O_BOOL, ENTRY_INCLUDED, 0, NULL },
-	{ "assessment_id", O_STR, ENTRY_ASSESSMENT_ID, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, ASMT_ID },
+	{ "vendor_id", O_STR, ASMT_VENDOR_ID },
+	{ "name", O_STR, ASMT_NAME },
+	{ "status", O_STR, ASMT_STATUS },
+	{ "control_set_ids", O_JSON, ASMT_CONTROL_SET_IDS },
+	{ "service_ids", O_EMPTY, 0 },
+	{ "assignee_id", O_NULL, 0 },
+	{ "score_percent", O_NULL, 0 },
+	{ "findings_count", O_ZERO, 0 },
+	{ "initiated_at", O_NULL, 0 },
+	{ "assessment_plan_id", O_STR, ASMT_PLAN_ID },
+	{ "reassessment_id", O_STR, ASMT_RSM_ID },
+	{ "created_at", O_INT, ASMT_CREATED_AT },
+	{ "updated_at", O_INT, ASMT_UPDATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /* RSM_COLS -> reassessment object (2), with alert ids and vendor entries. */
 static const struct ofield rsm_obj[] = {
-	{ "id", O_STR, RSM_ID, 0, NULL },
-	{ "status", O_STR, RSM_STATUS, 0, NULL },
-	{ "title", O_STR, RSM_TITLE, 0, NULL },
-	{ "assessment_plan_id", O_STR, RSM_PLAN_ID, 0, NULL },
-	{ "radar_event_id", O_STR, RSM_EVENT_ID, 0, NULL },
-	{ "alert_ids", O_IDS, 0, STMT_RSM_ALERTS, NULL },
-	{ "vendors", O_ROWS, 0, STMT_RSM_VENDORS, rsm_vendor_obj },
-	{ "created_at", O_INT, RSM_CREATED_AT, 0, NULL },
-	{ "updated_at", O_INT, RSM_UPDATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, RSM_ID },
+	{ "status", O_STR, RSM_STATUS },
+	{ "title", O_STR, RSM_TITLE },
+	{ "assessment_plan_id", O_STR, RSM_PLAN_ID },
+	{ "radar_event_id", O_STR, RSM_EVENT_ID },
+	{ "alert_ids", O_RAW, RSM_ALERT_IDS },
+	{ "vendors", O_RAW, RSM_VENDORS },
+	{ "created_at", O_INT, RSM_CREATED_AT },
+	{ "updated_at", O_INT, RSM_UPDATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /* Column i as a JSON string, or null. */
@@ -2158,24 +2152,19 @@ buf_col_rate(struct buf *b, sqlite3_stmt *st, int i)
 	buf_add(b, s, (size_t)n);
 }
 
-static int	rows_write(struct conn *, struct buf *, sqlite3_stmt *,
-		    const struct ofield *);
 
 /*
  * Write the object of the current row of st, field by field as fields
- * says, to b. 0, or -1 when a sub-statement failed (recorded on c). The
- * object's id is the first column of every column list.
+ * says, to b.
+ *
  * Rationale: responses are written straight from the rows, not built as a
  * jansson tree and dumped; on a GET that halves the instructions. The one
  * table per object is also what object_tree() parses for field_diffs.
  */
-static int
-obj_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
-    const struct ofield *fields)
+static void
+obj_write(struct buf *b, sqlite3_stmt *st, const struct ofield *fields)
 {
 	const struct ofield	*f;
-	sqlite3_stmt		*sub;
-	char			 id[ID_LEN];
 
 	for (f = fields; f->name != NULL; f++) {
 		buf_puts(b, f == fields ? "{\"" : ",\"");
@@ -2207,12 +2196,9 @@ obj_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
 		case O_ZERO:
 			buf_puts(b, "0");
 			break;
-		case O_IDS:
-		case O_ROWS:
-			col_copy(st, 0, id, sizeof(id));	/* the row's id */
-			if ((sub = q(c, f->stmt, "s", id)) == NULL ||
-			    rows_write(c, b, sub, f->sub) == -1)
-				return -1;
+		case O_RAW:
+			buf_add(b, (const char *)sqlite3_column_text(st, f->col),
+			    (size_t)sqlite3_column_bytes(st, f->col));
 			break;
 		case O_RATE:
 			buf_col_rate(b, st, f->col);
@@ -2220,13 +2206,11 @@ obj_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
 		}
 	}
 	buf_add(b, "}", 1);
-	return 0;
 }
 
 /*
- * Write the remaining rows of st to b as a JSON list: each an object as
- * fields says, or, with fields NULL, the first column as a string. 0, or
- * -1 on failure (recorded on c).
+ * Write the remaining rows of st to b as a JSON list of objects, each as
+ * fields says. 0, or -1 on failure (recorded on c).
  */
 static int
 rows_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
@@ -2238,10 +2222,7 @@ rows_write(struct conn *c, struct buf *b, sqlite3_stmt *st,
 	for (n = 0; (rc = step(c, st)) == SQLITE_ROW; n++) {
 		if (n > 0)
 			buf_add(b, ",", 1);
-		if (fields == NULL)
-			buf_col_str(b, st, 0);
-		else if (obj_write(c, b, st, fields) == -1)
-			return -1;
+		obj_write(b, st, fields);
 	}
 	if (rc == -1)
 		return -1;
@@ -2259,7 +2240,8 @@ object_tree(struct conn *c, sqlite3_stmt *st, const struct ofield *fields)
 	struct buf	 b = { NULL, 0, 0, 0 };
 	json_t		*o = NULL;
 
-	if (obj_write(c, &b, st, fields) == 0 && !b.oom)
+	obj_write(&b, st, fields);
+	if (!b.oom)
 		o = json_loadb(b.p, b.len, JSON_ALLOW_NUL, NULL);
 	free(b.p);
 	if (o == NULL)
@@ -2287,8 +2269,10 @@ reply_object(struct rq *r, int status, enum stmt get,
 		fail_internal(r, "object vanished inside its transaction");
 	else if (rc == SQLITE_DONE)
 		not_found(r, k, id);
-	else if (obj_write(r->conn, &b, st, fields) == 0)
+	else {
+		obj_write(&b, st, fields);
 		reply_buf(r, status, &b);
+	}
 	free(b.p);
 }
 
@@ -3792,32 +3776,32 @@ static const struct field webhook_test_fields[] = {
 
 /* WH_COLS -> webhook object (4); never the secret. */
 static const struct ofield webhook_obj[] = {
-	{ "id", O_STR, WH_ID, 0, NULL },
-	{ "url", O_STR, WH_URL, 0, NULL },
-	{ "events", O_JSON, WH_EVENTS, 0, NULL },
-	{ "description", O_STR, WH_DESCRIPTION, 0, NULL },
-	{ "enabled", O_BOOL, WH_ENABLED, 0, NULL },
-	{ "created_at", O_INT, WH_CREATED_AT, 0, NULL },
-	{ "last_delivery_status", O_STR, WH_LAST_STATUS, 0, NULL },
-	{ "delivery_success_rate", O_RATE, WH_TRIED, 0, NULL },
-	{ "delivery_count", O_INT, WH_TRIED, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, WH_ID },
+	{ "url", O_STR, WH_URL },
+	{ "events", O_JSON, WH_EVENTS },
+	{ "description", O_STR, WH_DESCRIPTION },
+	{ "enabled", O_BOOL, WH_ENABLED },
+	{ "created_at", O_INT, WH_CREATED_AT },
+	{ "last_delivery_status", O_STR, WH_LAST_STATUS },
+	{ "delivery_success_rate", O_RATE, WH_TRIED },
+	{ "delivery_count", O_INT, WH_TRIED },
+	{ NULL, 0, 0 }
 };
 
 /* DLV_COLS -> delivery object (4). */
 static const struct ofield delivery_obj[] = {
-	{ "id", O_STR, DLV_ID, 0, NULL },
-	{ "webhook_id", O_STR, DLV_WEBHOOK_ID, 0, NULL },
-	{ "event_id", O_STR, DLV_EVENT_ID, 0, NULL },
-	{ "event_type", O_STR, DLV_EVENT_TYPE, 0, NULL },
-	{ "status", O_STR, DLV_STATUS, 0, NULL },
-	{ "response_status", O_INT, DLV_RESPONSE_STATUS, 0, NULL },
-	{ "response_time_ms", O_INT, DLV_RESPONSE_TIME_MS, 0, NULL },
-	{ "error", O_STR, DLV_ERROR, 0, NULL },
-	{ "payload", O_JSON, DLV_PAYLOAD, 0, NULL },
-	{ "attempted_at", O_INT, DLV_ATTEMPTED_AT, 0, NULL },
-	{ "created_at", O_INT, DLV_CREATED_AT, 0, NULL },
-	{ NULL, 0, 0, 0, NULL }
+	{ "id", O_STR, DLV_ID },
+	{ "webhook_id", O_STR, DLV_WEBHOOK_ID },
+	{ "event_id", O_STR, DLV_EVENT_ID },
+	{ "event_type", O_STR, DLV_EVENT_TYPE },
+	{ "status", O_STR, DLV_STATUS },
+	{ "response_status", O_INT, DLV_RESPONSE_STATUS },
+	{ "response_time_ms", O_INT, DLV_RESPONSE_TIME_MS },
+	{ "error", O_STR, DLV_ERROR },
+	{ "payload", O_JSON, DLV_PAYLOAD },
+	{ "attempted_at", O_INT, DLV_ATTEMPTED_AT },
+	{ "created_at", O_INT, DLV_CREATED_AT },
+	{ NULL, 0, 0 }
 };
 
 /*
