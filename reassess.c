@@ -195,11 +195,15 @@ enum stmt {
 	STMT_RSM_GET,
 	STMT_RSM_LIST,
 	STMT_RSM_COUNT,
-	STMT_RSM_UPDATE,
+	STMT_RSM_SET_STATUS,
+	STMT_RSM_SET_FIELDS,
+	STMT_RSM_SET_EVENT,
+	STMT_RSM_TOUCH,
 	STMT_RSM_ALERTS_CLEAR,
 	STMT_RSM_ALERTS_FILL,
 	STMT_RSM_ENTRY_GET,
 	STMT_RSM_ENTRY_ADD,
+	STMT_RSM_ENTRY_LAST,
 	STMT_RSM_ENTRY_INCLUDE,
 	STMT_RSM_ENTRY_ASSESSMENT,
 	STMT_RSM_INCLUDED_COUNT,
@@ -290,7 +294,7 @@ enum plan_col {
 	"  json(CASE included WHEN 1 THEN 'true' ELSE 'false' END)," \
 	"  'assessment_id', assessment_id)) FROM (SELECT vendor_id, source," \
 	"  included, assessment_id FROM reassessment_vendors" \
-	"  WHERE reassessment_id = r.id ORDER BY rowid))"
+	"  WHERE reassessment_id = r.id ORDER BY position))"
 enum rsm_col {
 	RSM_ID, RSM_STATUS, RSM_TITLE, RSM_PLAN_ID, RSM_EVENT_ID,
 	RSM_CREATED_AT, RSM_UPDATED_AT, RSM_ALERT_IDS, RSM_VENDORS
@@ -503,9 +507,22 @@ static const char *const stmts[STMT__MAX] = {
 	" (SELECT coalesce(sum(n), 0) FROM reassessment_counts"
 	"  WHERE org_id = ?1 AND (?2 IS NULL OR status = ?2))"
 	" ELSE (SELECT count(*)" RSM_WHERE ") END",
-	[STMT_RSM_UPDATE] =
-	"UPDATE reassessments SET status = ?3, title = ?4,"
-	" assessment_plan_id = ?5, radar_event_id = ?6, updated_at = ?7"
+	/*
+	 * One statement per kind of change, each setting only its columns:
+	 * SQLite rewrites every index that holds a column an UPDATE sets,
+	 * whether its value changed or not (rsm_save).
+	 */
+	[STMT_RSM_SET_STATUS] =
+	"UPDATE reassessments SET status = ?3, updated_at = ?4"
+	" WHERE id = ?1 AND org_id = ?2",
+	[STMT_RSM_SET_FIELDS] =
+	"UPDATE reassessments SET title = ?3, assessment_plan_id = ?4,"
+	" updated_at = ?5 WHERE id = ?1 AND org_id = ?2",
+	[STMT_RSM_SET_EVENT] =
+	"UPDATE reassessments SET radar_event_id = ?3, updated_at = ?4"
+	" WHERE id = ?1 AND org_id = ?2",
+	[STMT_RSM_TOUCH] =
+	"UPDATE reassessments SET updated_at = ?3"
 	" WHERE id = ?1 AND org_id = ?2",
 	[STMT_RSM_ALERTS_CLEAR] =
 	"DELETE FROM reassessment_alerts WHERE reassessment_id = ?1",
@@ -519,10 +536,15 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_RSM_ENTRY_GET] =
 	"SELECT included FROM reassessment_vendors"
 	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
-	/* A vendor already in the set stays as it is. */
+	/* A vendor already in the set stays as it is. ?3 its position. */
 	[STMT_RSM_ENTRY_ADD] =
 	"INSERT OR IGNORE INTO reassessment_vendors"
-	" (reassessment_id, vendor_id, source, included) VALUES (?1, ?2, ?3, 1)",
+	" (reassessment_id, vendor_id, position, source, included)"
+	" VALUES (?1, ?2, ?3, ?4, 1)",
+	/* The last position taken: new entries join after it. */
+	[STMT_RSM_ENTRY_LAST] =
+	"SELECT coalesce(max(position), 0) FROM reassessment_vendors"
+	" WHERE reassessment_id = ?1",
 	[STMT_RSM_ENTRY_INCLUDE] =
 	"UPDATE reassessment_vendors SET included = ?3"
 	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
@@ -532,16 +554,12 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_RSM_INCLUDED_COUNT] =
 	"SELECT count(*) FROM reassessment_vendors"
 	" WHERE reassessment_id = ?1 AND included = 1",
-	/*
-	 * Included entries still without an assessment.
-	 * The unary + keeps SQLite off the UNIQUE index on assessment_id,
-	 * which would walk every unrun entry of the database.
-	 */
+	/* Included entries still without an assessment, in joining order. */
 	[STMT_RSM_RUN_TODO] =
 	"SELECT " TODO_COLS " FROM reassessment_vendors v"
 	" JOIN vendors vn ON vn.id = v.vendor_id"
 	" WHERE v.reassessment_id = ?1 AND v.included = 1"
-	" AND +v.assessment_id IS NULL ORDER BY v.rowid",
+	" AND v.assessment_id IS NULL ORDER BY v.position",
 	[STMT_ASMT_INSERT] =
 	"INSERT INTO assessments (id, org_id, vendor_id, name, control_set_ids,"
 	" assessment_plan_id, reassessment_id, created_at, updated_at)"
@@ -3203,13 +3221,34 @@ rsm_reply(struct rq *r, struct rsm *m)
 	m->before = NULL;
 }
 
-/* Write m back, moving updated_at: rows changed, or -1. */
+/* What rsm_save() writes back of a reassessment. */
+#define SAVE_STATUS	0x01	/* its status */
+#define SAVE_FIELDS	0x02	/* its title and plan */
+#define SAVE_EVENT	0x04	/* its radar event */
+
+/*
+ * Write back what of m changed, as what says (0: only updated_at, after a
+ * change to its vendor entries), moving updated_at: 0, or -1.
+ */
 static int
-rsm_save(struct rq *r, const struct rsm *m)
+rsm_save(struct rq *r, const struct rsm *m, unsigned what)
 {
-	return exec(r->conn, STMT_RSM_UPDATE, "ssssssi", m->id, r->org, m->status,
-	    m->title, m->plan_id[0] != '\0' ? m->plan_id : NULL,
-	    m->event_id[0] != '\0' ? m->event_id : NULL, r->now);
+	const char	*plan = m->plan_id[0] != '\0' ? m->plan_id : NULL;
+	const char	*event = m->event_id[0] != '\0' ? m->event_id : NULL;
+
+	if ((what & SAVE_STATUS) && exec(r->conn, STMT_RSM_SET_STATUS, "sssi",
+	    m->id, r->org, m->status, r->now) == -1)
+		return -1;
+	if ((what & SAVE_FIELDS) && exec(r->conn, STMT_RSM_SET_FIELDS,
+	    "ssssi", m->id, r->org, m->title, plan, r->now) == -1)
+		return -1;
+	if ((what & SAVE_EVENT) && exec(r->conn, STMT_RSM_SET_EVENT, "sssi",
+	    m->id, r->org, event, r->now) == -1)
+		return -1;
+	if (what == 0 && exec(r->conn, STMT_RSM_TOUCH, "ssi", m->id, r->org,
+	    r->now) == -1)
+		return -1;
+	return 0;
 }
 
 /* Recompute alert_ids from the event and the current vendor set. */
@@ -3276,8 +3315,8 @@ h_rsm_create(struct rq *r)
 	    jstr(b, "title"), plan, event, r->now) == -1)
 		return;
 	json_array_foreach(vids, i, v)
-		if (exec(r->conn, STMT_RSM_ENTRY_ADD, "sss", id,
-		    json_string_value(v), "matched") == -1)
+		if (exec(r->conn, STMT_RSM_ENTRY_ADD, "ssis", id,
+		    json_string_value(v), (int64_t)i + 1, "matched") == -1)
 			return;
 	if (exec(r->conn, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
 		return;
@@ -3312,7 +3351,7 @@ h_rsm_update(struct rq *r)
 	const char	*plan = jstr(b, "assessment_plan_id");
 	const char	*event = jstr(b, "radar_event_id");
 	struct rsm	 m;
-	int		 changed = 0, relinked = 0;
+	unsigned	 changed = 0;
 
 	if (rsm_read(r, &m) != 1 || rsm_may_change(r, &m, 0) == -1)
 		goto out;
@@ -3327,19 +3366,19 @@ h_rsm_update(struct rq *r)
 			fail_internal(r, "out of memory");
 			goto out;
 		}
-		changed = 1;
+		changed |= SAVE_FIELDS;
 	}
 	if (plan != NULL && strcmp(plan, m.plan_id) != 0) {
 		snprintf(m.plan_id, sizeof(m.plan_id), "%s", plan);
-		changed = 1;
+		changed |= SAVE_FIELDS;
 	}
 	if (event != NULL && strcmp(event, m.event_id) != 0) {
 		snprintf(m.event_id, sizeof(m.event_id), "%s", event);
-		changed = relinked = 1;
+		changed |= SAVE_EVENT;
 	}
-	if (changed && rsm_save(r, &m) == -1)
+	if (changed && rsm_save(r, &m, changed) == -1)
 		goto out;
-	if (relinked && rsm_refresh_alerts(r, &m) == -1)
+	if ((changed & SAVE_EVENT) && rsm_refresh_alerts(r, &m) == -1)
 		goto out;
 	rsm_reply(r, &m);
 out:
@@ -3357,6 +3396,7 @@ h_rsm_add_vendors(struct rq *r)
 	sqlite3_stmt	*st;
 	struct rsm	 m;
 	const char	*vid;
+	int64_t		 last;
 	size_t		 i;
 	int		 rc, changed = 0, joined = 0;
 
@@ -3366,14 +3406,16 @@ h_rsm_add_vendors(struct rq *r)
 		if (resolve(r, KIND_VENDOR, STMT_VENDOR_NAME,
 		    json_string_value(v)) != 1)
 			goto out;
+	if ((last = scalar(r->conn, STMT_RSM_ENTRY_LAST, "s", m.id)) == -1)
+		goto out;
 	json_array_foreach(vids, i, v) {
 		vid = json_string_value(v);
 		if ((st = q(r->conn, STMT_RSM_ENTRY_GET, "ss", m.id, vid)) == NULL ||
 		    (rc = step(r->conn, st)) == -1)
 			goto out;
 		if (rc == SQLITE_DONE) {
-			if (exec(r->conn, STMT_RSM_ENTRY_ADD, "sss", m.id, vid,
-			    "manual") == -1)
+			if (exec(r->conn, STMT_RSM_ENTRY_ADD, "ssis", m.id, vid,
+			    ++last, "manual") == -1)
 				goto out;
 			changed = joined = 1;
 		} else if (sqlite3_column_int(st, 0) == 0) {
@@ -3385,7 +3427,7 @@ h_rsm_add_vendors(struct rq *r)
 	}
 	if (joined && rsm_refresh_alerts(r, &m) == -1)
 		goto out;
-	if (changed && rsm_save(r, &m) == -1)
+	if (changed && rsm_save(r, &m, 0) == -1)
 		goto out;
 	rsm_reply(r, &m);
 out:
@@ -3422,7 +3464,7 @@ h_rsm_inclusion(struct rq *r)
 	}
 	if (sqlite3_column_int(st, 0) != included &&
 	    (exec(r->conn, STMT_RSM_ENTRY_INCLUDE, "ssd", m.id, vid, included) == -1 ||
-	    rsm_save(r, &m) == -1))
+	    rsm_save(r, &m, 0) == -1))
 		goto out;
 	rsm_reply(r, &m);
 out:
@@ -3442,7 +3484,7 @@ rsm_transition(struct rq *r, const char *to)
 		goto out;
 	if (strcmp(m.status, to) != 0) {
 		snprintf(m.status, sizeof(m.status), "%s", to);
-		if (rsm_save(r, &m) == -1)
+		if (rsm_save(r, &m, SAVE_STATUS) == -1)
 			goto out;
 	}
 	rsm_reply(r, &m);
@@ -3544,7 +3586,7 @@ h_rsm_run(struct rq *r)
 			goto out;
 	}
 	snprintf(m.status, sizeof(m.status), "run");
-	if (rsm_save(r, &m) == -1)
+	if (rsm_save(r, &m, SAVE_STATUS) == -1)
 		goto out;
 	rsm_reply(r, &m);
 	goto out;

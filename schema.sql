@@ -1,7 +1,7 @@
--- reassess: the database schema, version 4.
+-- reassess: the database schema, version 5.
 --
 -- This is the schema that a fresh database gets, whole: `reassess init` on
--- an empty file runs this file and sets PRAGMA user_version = 4, in one
+-- an empty file runs this file and sets PRAGMA user_version = 5, in one
 -- transaction. The Makefile builds it into the binary
 -- (scripts/embed-sql.sh). Read it to know what a table looks like.
 --
@@ -14,14 +14,15 @@
 --
 -- Versions: 1 reassessments and what they refer to; 2 webhooks (0002);
 -- 3 reassessment_counts and its triggers (0003); 4 the index
--- reassessment_vendors_in_order (0004).
+-- reassessment_vendors_in_order (0004); 5 reassessment_vendors and
+-- reassessment_alerts WITHOUT ROWID, two indexes fewer (0005).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
 --     <prefix>_<32 lowercase hex> and an `org_id`; every query that a key
 --     makes names its org, so one org never sees another's rows.
 --   * Timestamps are INTEGER Unix seconds, UTC.
---   * Tables keep their implicit rowid: "newest first" is
+--   * Tables of objects keep their implicit rowid: "newest first" is
 --     `created_at DESC, rowid DESC`, and the indexes below end in
 --     created_at so that SQLite walks them backwards instead of sorting.
 --   * Booleans are INTEGER 0/1 with a CHECK.
@@ -194,7 +195,7 @@ CREATE TABLE assessment_plans (
 CREATE INDEX assessment_plans_by_org ON assessment_plans(org_id, created_at);
 
 -- ------------------------------------------------------------------------
--- Reassessments (version 1; counts version 3, entry order version 4)
+-- Reassessments (version 1; counts version 3; entries version 5)
 -- ------------------------------------------------------------------------
 
 -- Reassessments (API.md 2): draft -> confirmed -> run, or dismissed.
@@ -263,35 +264,37 @@ BEGIN
     WHERE org_id = OLD.org_id AND status = OLD.status;
 END;
 
--- A reassessment's vendor entries, in the order the vendors joined
--- (rowid order).
+-- A reassessment's vendor entries. WITHOUT ROWID, clustered by the primary
+-- key, so that one reassessment's entries sit together: a create writes
+-- them to one leaf, and a read finds them with one seek (version 5).
 CREATE TABLE reassessment_vendors (
   reassessment_id TEXT NOT NULL REFERENCES reassessments(id),  -- the owner
   vendor_id       TEXT NOT NULL REFERENCES vendors(id),        -- the vendor
+  -- The order the vendors joined in: 1, 2, ... at creation, then after the
+  -- largest so far for each added one (gaps allowed). Reads sort by it.
+  position        INTEGER NOT NULL,
   -- 'matched' if given at creation, 'manual' if added by POST .../vendors.
   source          TEXT NOT NULL CHECK (source IN ('matched', 'manual')),
   -- 0 once opted out by .../vendor_inclusion: a run skips it.
   included        INTEGER NOT NULL DEFAULT 1 CHECK (included IN (0, 1)),
-  -- The assessment a run made for this entry; NULL until then.
-  assessment_id   TEXT UNIQUE REFERENCES assessments(id),
+  -- The assessment a run made for this entry; NULL until then. Not UNIQUE
+  -- of its own: assessments' UNIQUE (reassessment_id, vendor_id) already
+  -- allows one assessment per entry, and an index here would take a page
+  -- of NULLs on every create and a random leaf on every run.
+  assessment_id   TEXT REFERENCES assessments(id),
   PRIMARY KEY (reassessment_id, vendor_id)    -- each vendor once
-);
--- GET /v1/reassessments?vendor_id=...
+) WITHOUT ROWID;
+-- GET /v1/reassessments?vendor_id=... (the EXISTS of RSM_WHERE).
 CREATE INDEX reassessment_vendors_by_vendor ON reassessment_vendors(vendor_id);
--- One reassessment's entries in joining order, without a sort (version 4):
--- the primary key's index holds them in vendor_id order, while the entries
--- of one key of this index are in rowid order, so STMT_RSM_VENDORS (ORDER
--- BY rowid) walks it and sorts nothing.
-CREATE INDEX reassessment_vendors_in_order
-  ON reassessment_vendors(reassessment_id);
 
 -- A reassessment's alert_ids, computed at creation and whenever the event
--- or the vendor set changes; read back oldest alert first.
+-- or the vendor set changes; read back oldest alert first. WITHOUT ROWID:
+-- the primary key is the table (version 5).
 CREATE TABLE reassessment_alerts (
   reassessment_id TEXT NOT NULL REFERENCES reassessments(id),  -- the owner
   alert_id        TEXT NOT NULL REFERENCES radar_alerts(id),   -- an alert
   PRIMARY KEY (reassessment_id, alert_id)     -- each alert once
-);
+) WITHOUT ROWID;
 
 -- Assessments (API.md 3.4), made only by a reassessment run. The object's
 -- other fields (service_ids, assignee_id, score_percent, ...) are

@@ -387,8 +387,9 @@ INSERT INTO reassessments (id, org_id, status, title, assessment_plan_id,
     $now - 31536000 + value * 31536000 / $big
   FROM generate_series(1, $big);
 -- 1-3 vendor entries each, in the order they joined.
-INSERT INTO reassessment_vendors (reassessment_id, vendor_id, source, included)
-  SELECT r.id, bv.id, 'matched', 1
+INSERT INTO reassessment_vendors (reassessment_id, vendor_id, position,
+    source, included)
+  SELECT r.id, bv.id, j.value + 1, 'matched', 1
   FROM reassessments r
   JOIN generate_series(0, 2) j ON j.value <= ((r.rowid * 2654435761) >> 7) % 3
   JOIN bv ON bv.k = (r.rowid + j.value) % 10

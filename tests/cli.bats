@@ -320,6 +320,21 @@ key_id() {
   refute_output ok
 }
 
+@test "check exits 1 naming a statement that no longer fits the schema" {
+  local db
+  db="$(fresh_db drifted.db)"
+  # Sound as a file, but a table the program reads is gone: integrity and
+  # foreign keys pass, the statements that read it do not prepare.
+  sqlite3 "$db" 'DROP TRIGGER reassessment_counts_insert;
+                 DROP TRIGGER reassessment_counts_status;
+                 DROP TRIGGER reassessment_counts_delete;
+                 DROP TABLE reassessment_counts'
+  run "$REASSESS" --db "$db" check
+  assert_failure 1
+  assert_output --partial "does not prepare: no such table: reassessment_counts"
+  refute_output --partial "ok"
+}
+
 @test "backup writes a copy that passes check and holds the same orgs" {
   cli org create "Backed Up Org" >/dev/null
   local copy="$BATS_TEST_TMPDIR/copy.db"

@@ -94,16 +94,27 @@ old_db() {
   done
 }
 
-# rows_of DB REF: every row of DB's tables that REF has, in rowid order,
-# with REF's columns only (a migration may add columns).
+# rows_of DB REF: every row of DB's tables that REF has, with REF's
+# columns only (a migration may add columns), ordered by those columns (a
+# migration may rebuild a table WITHOUT ROWID: its rows have no rowid).
 rows_of() {
   local t cols
   for t in $(sqlite3 "$2" "SELECT name FROM sqlite_schema
       WHERE type = 'table' AND sql NOT LIKE '%WITHOUT ROWID%' ORDER BY name"); do
     cols="$(sqlite3 "$2" "SELECT group_concat(name, ', ') FROM pragma_table_info('$t')")"
     echo "== $t"
-    sqlite3 "$1" "SELECT $cols FROM $t ORDER BY rowid"
+    sqlite3 "$1" "SELECT $cols FROM $t ORDER BY $cols"
   done
+}
+
+# entry_order DB: each reassessment's vendors in joining order, one line
+# each: rowid order up to version 4, position order from version 5.
+entry_order() {
+  local order=rowid
+  [ "$(sqlite3 "$1" 'PRAGMA user_version')" -ge 5 ] && order=position
+  sqlite3 "$1" "SELECT reassessment_id, group_concat(vendor_id) FROM
+    (SELECT reassessment_id, vendor_id FROM reassessment_vendors
+     ORDER BY reassessment_id, $order) GROUP BY reassessment_id"
 }
 
 @test "the binary's schema version is 1 + the number of migrations" {
@@ -152,6 +163,7 @@ rows_of() {
     old_db "$k" "$db"
     "$REASSESS" --db "$db" init 2>/dev/null
     assert_equal "$(rows_of "$db" "$v1")" "$(rows_of "$v1" "$v1")"
+    assert_equal "$(entry_order "$db")" "$(entry_order "$v1")"
     assert_equal "$(sqlite3 "$db" 'SELECT org_id, status, n FROM reassessment_counts
                                    WHERE n > 0 ORDER BY 1, 2')" \
                  "$(sqlite3 "$db" 'SELECT org_id, status, count(*) FROM reassessments
