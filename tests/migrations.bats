@@ -23,20 +23,23 @@ V="$("$REASSESS" --version | sed 's/.*schema version \([0-9]*\).*/\1/')"
 NEXT=$((V + 1))
 BAD="$TOP/tests/reassess-badmigration"
 
-# v1_rows DB: every row of every version-1 table, in a stable order, with
-# the version-1 columns only.
+# v1_rows DB: every row of every version-1 table, in a stable order (by
+# every column: some tables are WITHOUT ROWID), with the version-1 columns
+# only.
 v1_rows() {
-  local t
+  local t cols
   for t in orgs api_keys vendors idempotency_keys radar_events \
            radar_event_vendors radar_alerts assessment_plans reassessments \
            reassessment_vendors reassessment_alerts assessments; do
     echo "== $t"
     if [ "$t" = vendors ]; then
-      sqlite3 "$1" "SELECT id, org_id, external_id, name, website, description,
-        hq_location, use_case, created_at, updated_at FROM vendors ORDER BY rowid"
+      cols="id, org_id, external_id, name, website, description, hq_location,
+        use_case, created_at, updated_at"
     else
-      sqlite3 "$1" "SELECT * FROM $t ORDER BY rowid"
+      cols="$(sqlite3 "$1" "SELECT group_concat(name, ', ')
+        FROM pragma_table_info('$t')")"
     fi
+    sqlite3 "$1" "SELECT $cols FROM $t ORDER BY $cols" || return 1
   done
 }
 
