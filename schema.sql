@@ -15,7 +15,8 @@
 -- Versions: 1 reassessments and what they refer to; 2 webhooks (0002);
 -- 3 reassessment_counts and its triggers (0003); 4 the index
 -- reassessment_vendors_in_order (0004); 5 reassessment_vendors and
--- reassessment_alerts WITHOUT ROWID, two indexes fewer (0005).
+-- reassessment_alerts WITHOUT ROWID, the indexes no statement used
+-- dropped (0005).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
@@ -81,11 +82,12 @@ CREATE TABLE vendors (
   created_at  INTEGER NOT NULL,               -- POST time
   updated_at  INTEGER NOT NULL                -- last change
 );
--- GET /v1/vendors, newest first; also serves the name filter (a scan of
--- the org's rows: a substring match cannot use an index).
+-- GET /v1/vendors, newest first; also serves the name and external_id
+-- filters, which walk the org's rows (a substring match cannot use an
+-- index, and the list's one statement for every combination of filters,
+-- "?N IS NULL OR ...", uses none; an index per filter would cost every
+-- write a page: version 5 dropped vendors_by_external_id).
 CREATE INDEX vendors_by_org ON vendors(org_id, created_at);
--- GET /v1/vendors?external_id=...
-CREATE INDEX vendors_by_external_id ON vendors(org_id, external_id);
 
 -- Idempotency-Key replays for POST /v1/vendors (API.md 1.6). The key is
 -- stored as its SHA-256 so that a client's key of any length costs 32
@@ -171,10 +173,10 @@ CREATE TABLE radar_alerts (
   CHECK (is_dismissed = (dismissed_at IS NOT NULL)),
   CHECK (is_dismissed = 1 OR dismiss_reason IS NULL)
 );
--- GET /v1/radar/alerts, newest first.
+-- GET /v1/radar/alerts, newest first, and its filters (which walk the
+-- org's rows; version 5 dropped radar_alerts_by_vendor, which no
+-- statement used).
 CREATE INDEX radar_alerts_by_org ON radar_alerts(org_id, created_at);
--- GET /v1/radar/alerts?vendor_id=...
-CREATE INDEX radar_alerts_by_vendor ON radar_alerts(vendor_id, created_at);
 -- A reassessment's alert_ids: the event's alerts, oldest first.
 CREATE INDEX radar_alerts_by_event ON radar_alerts(event_id, created_at);
 
@@ -221,9 +223,6 @@ CREATE TABLE reassessments (
 CREATE INDEX reassessments_by_org ON reassessments(org_id, created_at);
 CREATE INDEX reassessments_by_status
   ON reassessments(org_id, status, created_at);
--- GET /v1/reassessments?radar_event_id=...
-CREATE INDEX reassessments_by_event
-  ON reassessments(radar_event_id, created_at);
 
 -- The number of reassessments per org and status, kept by the three
 -- triggers below, so that `total` of GET /v1/reassessments (unfiltered or
@@ -284,8 +283,9 @@ CREATE TABLE reassessment_vendors (
   assessment_id   TEXT REFERENCES assessments(id),
   PRIMARY KEY (reassessment_id, vendor_id)    -- each vendor once
 ) WITHOUT ROWID;
--- GET /v1/reassessments?vendor_id=... (the EXISTS of RSM_WHERE).
-CREATE INDEX reassessment_vendors_by_vendor ON reassessment_vendors(vendor_id);
+-- No index by vendor: GET /v1/reassessments?vendor_id=... probes each
+-- candidate's primary key (the EXISTS of RSM_WHERE), and none other reads
+-- by vendor (version 5 dropped reassessment_vendors_by_vendor).
 
 -- A reassessment's alert_ids, computed at creation and whenever the event
 -- or the vendor set changes; read back oldest alert first. WITHOUT ROWID:
@@ -316,10 +316,10 @@ CREATE TABLE assessments (
   -- One assessment per vendor per reassessment, whatever races happen.
   UNIQUE (reassessment_id, vendor_id)
 );
--- GET /v1/assessments, newest first.
+-- GET /v1/assessments, newest first, and its filters (which walk the
+-- org's rows; version 5 dropped assessments_by_vendor, which no statement
+-- used and which a run paid a leaf per vendor for).
 CREATE INDEX assessments_by_org ON assessments(org_id, created_at);
--- GET /v1/assessments?vendor_id=...
-CREATE INDEX assessments_by_vendor ON assessments(vendor_id, created_at);
 
 -- ------------------------------------------------------------------------
 -- Webhooks (version 2, API.md section 4)

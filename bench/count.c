@@ -585,6 +585,58 @@ kind_end(void)
 	fflush(stdout);
 }
 
+/*
+ * Print, for every index of the database, the statements of stmts[] whose
+ * plan (EXPLAIN QUERY PLAN, on this database as seeded) uses it: a line
+ * "INDEX name uses=N" and, with -v, a DETAIL line per statement. An
+ * index no statement uses shows uses=0; an automatic index of a PRIMARY
+ * KEY or UNIQUE constraint (sqlite_autoindex_*) may have none, as it is
+ * there for the constraint.
+ */
+static void
+index_audit(sqlite3 *db)
+{
+	sqlite3_stmt	*ix = NULL, *plan = NULL;
+	const char	*name, *detail, *p;
+	char		 sql[8192];
+	size_t		 i, n;
+	int		 uses;
+
+	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema WHERE"
+	    " type = 'index' ORDER BY tbl_name, name", -1, &ix, NULL) !=
+	    SQLITE_OK)
+		fatal("index list: %s", sqlite3_errmsg(db));
+	while (sqlite3_step(ix) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(ix, 0);
+		n = strlen(name);
+		uses = 0;
+		for (i = 0; i < STMT__MAX; i++) {
+			snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+			    stmts[i]);
+			if (sqlite3_prepare_v2(db, sql, -1, &plan, NULL) !=
+			    SQLITE_OK)
+				fatal("plan of statement %zu: %s", i,
+				    sqlite3_errmsg(db));
+			while (sqlite3_step(plan) == SQLITE_ROW) {
+				detail = (const char *)sqlite3_column_text(plan,
+				    3);
+				if ((p = strstr(detail, "INDEX ")) == NULL ||
+				    strncmp(p + 6, name, n) != 0 ||
+				    (p[6 + n] != ' ' && p[6 + n] != '\0'))
+					continue;
+				uses++;
+				if (verbose)
+					printf("DETAIL index %s %.70s\n", name,
+					    stmts[i]);
+				break;
+			}
+			sqlite3_finalize(plan);
+		}
+		printf("INDEX %s uses=%d\n", name, uses);
+	}
+	sqlite3_finalize(ix);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -733,6 +785,7 @@ main(int argc, char *argv[])
 	}
 	kind_end();
 
+	index_audit(bc.db);
 	names_clear(&sql_seen);
 	names_clear(&pages_seen);
 	conn_close(&bc);

@@ -17,6 +17,16 @@
 --
 -- Each table is rebuilt under its own name (the old one renamed, copied,
 -- dropped), so that its CREATE text is schema.sql's.
+--
+-- And the indexes that no statement uses go: EXPLAIN QUERY PLAN of every
+-- statement (bench/count.c prints it) shows that the list filters, written
+-- "?N IS NULL OR column = ?N" so that one statement serves every
+-- combination, walk the org's rows newest first and never use an index on
+-- the filtered column, while every write paid a page or more for each:
+-- reassessments_by_event, reassessment_vendors_by_vendor (the vendor
+-- filter probes each candidate's primary key instead), assessments_by_vendor
+-- (a leaf per vendor of every run), radar_alerts_by_vendor and
+-- vendors_by_external_id.
 
 ALTER TABLE reassessment_vendors RENAME TO reassessment_vendors_v4;
 CREATE TABLE reassessment_vendors (
@@ -35,7 +45,6 @@ INSERT INTO reassessment_vendors (reassessment_id, vendor_id, position,
          source, included, assessment_id
   FROM reassessment_vendors_v4;
 DROP TABLE reassessment_vendors_v4;
-CREATE INDEX reassessment_vendors_by_vendor ON reassessment_vendors(vendor_id);
 
 ALTER TABLE reassessment_alerts RENAME TO reassessment_alerts_v4;
 CREATE TABLE reassessment_alerts (
@@ -46,3 +55,8 @@ CREATE TABLE reassessment_alerts (
 INSERT INTO reassessment_alerts (reassessment_id, alert_id)
   SELECT reassessment_id, alert_id FROM reassessment_alerts_v4;
 DROP TABLE reassessment_alerts_v4;
+
+DROP INDEX reassessments_by_event;
+DROP INDEX assessments_by_vendor;
+DROP INDEX radar_alerts_by_vendor;
+DROP INDEX vendors_by_external_id;
