@@ -890,7 +890,7 @@ same_as_unknown() {
   assert_equal "$(sql "SELECT vendor_id FROM assessments WHERE id = '$x1'")" "$v1"
   assert_equal "$(sql "SELECT vendor_id FROM assessments WHERE id = '$x3'")" "$v3"
   assert_equal "$(sql "SELECT count(*) FROM assessments WHERE vendor_id = '$v2'")" 0
-  assert_equal "$(sql "SELECT ifnull(assessment_id, 'NULL') FROM reassessment_vendors WHERE reassessment_id = '$rsm' ORDER BY rowid" | tr '\n' ,)" \
+  assert_equal "$(sql "SELECT ifnull(assessment_id, 'NULL') FROM reassessment_vendors WHERE reassessment_id = '$rsm' ORDER BY position" | tr '\n' ,)" \
     "$x1,NULL,$x3,"
   run_body="$(json_sorted .)"
   get_rsm "$rsm"
