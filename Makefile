@@ -67,6 +67,14 @@ tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-s
 	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-badmigration.h"' $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
+# The binary of tests/trigger_rollback.bats: this one with its test hooks
+# (-DREASSESS_TEST_HOOKS): with REASSESS_TEST_FAIL_AFTER_TRIGGERS=1, POST
+# /v1/radar/events fails with 500 after its triggers' drafts are written.
+# Never the shipped binary.
+tests/reassess-testhooks: reassess.c schema.h .build-flags
+	$(CC) $(CPPFLAGS) -DREASSESS_TEST_HOOKS $(CFLAGS) $(WARN) \
+	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
+
 # The whole suite twice: each request as a CGI program, then over HTTP with
 # curl through nginx (nginx.conf.example) in front of `reassess serve`, both
 # started per file by tests/helper.bash. apache.bats and systemd.bats start
@@ -106,6 +114,7 @@ bench/var/commit-floor: bench/commit-floor.c
 
 clean:
 	rm -f reassess schema.h tests/reassess-migrated tests/reassess-badmigration \
+	    tests/reassess-testhooks \
 	    tests/schema-migrated.h tests/schema-badmigration.h
 	rm -f .build-flags $(FUZZ_BIN)
 	rm -rf var

@@ -77,6 +77,8 @@
 #define BODY_MAX	(1024 * 1024)	/* bytes of request body read (1.1) */
 #define TEXT_MAX	10000		/* characters in a text field (1.4) */
 #define TITLE_MAX	500		/* characters in a title or name (1.4) */
+#define XSTR(x)		STR(x)		/* a macro's value as a string, */
+#define STR(x)		#x		/* for SQL: XSTR(TITLE_MAX) is "500" */
 #define SECRET_MIN	16		/* characters in a webhook secret (4) */
 #define LIST_DEFAULT	50		/* default page size (1.5) */
 #define LIST_MAX	200		/* largest page size (1.5) */
@@ -208,6 +210,20 @@ enum stmt {
 	STMT_RSM_ENTRY_ASSESSMENT,
 	STMT_RSM_INCLUDED_COUNT,
 	STMT_RSM_RUN_TODO,
+	STMT_RSM_LIST_BY_TRIGGER,
+	STMT_RSM_COUNT_BY_TRIGGER,
+	STMT_RSM_OF_TRIGGER,
+	STMT_TRG_INSERT,
+	STMT_TRG_GET,
+	STMT_TRG_LIST,
+	STMT_TRG_COUNT,
+	STMT_TRG_LIVE,
+	STMT_TRG_UPDATE,
+	STMT_TRG_DELETE,
+	STMT_TRG_FOR_EVENT,
+	STMT_TRG_RSM_INSERT,
+	STMT_TRG_ENTRIES_FILL,
+	STMT_TRG_ALERTS_FILL,
 	STMT_ASMT_INSERT,
 	STMT_ASMT_GET,
 	STMT_ASMT_LIST,
@@ -284,7 +300,7 @@ enum plan_col {
  */
 #define RSM_COLS \
 	"r.id, r.status, r.title, r.assessment_plan_id, r.radar_event_id, " \
-	"r.created_at, r.updated_at, " \
+	"r.trigger_id, r.created_at, r.updated_at, " \
 	"(SELECT json_group_array(alert_id) FROM (SELECT ra.alert_id" \
 	"  FROM reassessment_alerts ra" \
 	"  JOIN radar_alerts a ON a.id = ra.alert_id" \
@@ -297,7 +313,21 @@ enum plan_col {
 	"  WHERE reassessment_id = r.id ORDER BY position))"
 enum rsm_col {
 	RSM_ID, RSM_STATUS, RSM_TITLE, RSM_PLAN_ID, RSM_EVENT_ID,
-	RSM_CREATED_AT, RSM_UPDATED_AT, RSM_ALERT_IDS, RSM_VENDORS
+	RSM_TRIGGER_ID, RSM_CREATED_AT, RSM_UPDATED_AT, RSM_ALERT_IDS,
+	RSM_VENDORS
+};
+/*
+ * A reassessment trigger row (7). Its lists are stored as JSON text made
+ * by json_dumps, written as they are; vendor_ids NULL (every vendor) is
+ * written null.
+ */
+#define TRG_COLS \
+	"id, name, assessment_plan_id, primary_impact_types, " \
+	"min_alert_severity, coalesce(vendor_ids, 'null'), enabled, " \
+	"created_at, updated_at"
+enum trg_col {
+	TRG_ID, TRG_NAME, TRG_PLAN_ID, TRG_IMPACT_TYPES, TRG_MIN_SEVERITY,
+	TRG_VENDOR_IDS, TRG_ENABLED, TRG_CREATED_AT, TRG_UPDATED_AT
 };
 #define WH_COLS \
 	"w.id, w.url, w.events, w.description, w.enabled, w.created_at, " \
@@ -369,12 +399,39 @@ enum todo_col { TODO_VENDOR_ID, TODO_VENDOR_NAME };
 	" AND (?5 OR is_archived = 0)"
 #define PLAN_WHERE \
 	" FROM assessment_plans WHERE org_id = ?1"
-#define RSM_WHERE \
-	" FROM reassessments r WHERE org_id = ?1" \
+#define RSM_FILTERS \
 	" AND (?2 IS NULL OR status = ?2)" \
 	" AND (?3 IS NULL OR radar_event_id = ?3)" \
 	" AND (?4 IS NULL OR EXISTS (SELECT 1 FROM reassessment_vendors v" \
 	"      WHERE v.reassessment_id = r.id AND v.vendor_id = ?4))"
+#define RSM_WHERE \
+	" FROM reassessments r WHERE org_id = ?1" RSM_FILTERS \
+	" AND (?5 IS NULL OR trigger_id = ?5)"
+/*
+ * With ?trigger_id= (?5): its drafts, found by reassessments_by_trigger,
+ * which "?5 IS NULL OR ..." would keep SQLite from using.
+ */
+#define RSM_WHERE_BY_TRIGGER \
+	" FROM reassessments r WHERE trigger_id = ?5 AND org_id = ?1" \
+	RSM_FILTERS
+#define TRG_WHERE \
+	" FROM reassessment_triggers WHERE org_id = ?1 AND deleted_at IS NULL" \
+	" AND (?2 IS NULL OR enabled = ?2)"
+/* An alert severity as a rank: informational 0 < low < medium < high 3. */
+#define SEV_RANK(x) \
+	"CASE " x " WHEN 'informational' THEN 0 WHEN 'low' THEN 1" \
+	" WHEN 'medium' THEN 2 WHEN 'high' THEN 3 END"
+/*
+ * Does trigger t take the vendor ev.vendor_id of the event ?2: inside its
+ * scope, with an active alert of ?2 at or above its severity (7)?
+ */
+#define TRG_TAKES \
+	" (t.vendor_ids IS NULL OR ev.vendor_id IN" \
+	"   (SELECT value FROM json_each(t.vendor_ids)))" \
+	" AND EXISTS (SELECT 1 FROM radar_alerts a WHERE a.event_id = ?2" \
+	"   AND a.vendor_id = ev.vendor_id AND a.is_dismissed = 0" \
+	"   AND a.is_archived = 0" \
+	"   AND " SEV_RANK("a.severity") " >= " SEV_RANK("t.min_alert_severity") ")"
 #define ASMT_WHERE \
 	" FROM assessments WHERE org_id = ?1" \
 	" AND (?2 IS NULL OR vendor_id = ?2)" \
@@ -499,11 +556,11 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_RSM_LIST] =
 	"SELECT " RSM_COLS RSM_WHERE NEWEST_FIRST PAGE,
 	/*
-	 * Without the event and vendor filters, the total
+	 * Without the event, vendor and trigger filters, the total
 	 * comes from the counts the triggers of migration 3 keep.
 	 */
 	[STMT_RSM_COUNT] =
-	"SELECT CASE WHEN ?3 IS NULL AND ?4 IS NULL THEN"
+	"SELECT CASE WHEN ?3 IS NULL AND ?4 IS NULL AND ?5 IS NULL THEN"
 	" (SELECT coalesce(sum(n), 0) FROM reassessment_counts"
 	"  WHERE org_id = ?1 AND (?2 IS NULL OR status = ?2))"
 	" ELSE (SELECT count(*)" RSM_WHERE ") END",
@@ -560,6 +617,90 @@ static const char *const stmts[STMT__MAX] = {
 	" JOIN vendors vn ON vn.id = v.vendor_id"
 	" WHERE v.reassessment_id = ?1 AND v.included = 1"
 	" AND v.assessment_id IS NULL ORDER BY v.position",
+	[STMT_RSM_LIST_BY_TRIGGER] =
+	"SELECT " RSM_COLS RSM_WHERE_BY_TRIGGER NEWEST_FIRST PAGE,
+	[STMT_RSM_COUNT_BY_TRIGGER] =
+	"SELECT count(*)" RSM_WHERE_BY_TRIGGER,
+	/* The draft trigger ?1 made for event ?2, if any. */
+	[STMT_RSM_OF_TRIGGER] =
+	"SELECT id FROM reassessments WHERE trigger_id = ?1"
+	" AND radar_event_id = ?2",
+	[STMT_TRG_INSERT] =
+	"INSERT INTO reassessment_triggers (id, org_id, name,"
+	" assessment_plan_id, primary_impact_types, min_alert_severity,"
+	" vendor_ids, enabled, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+	[STMT_TRG_GET] =
+	"SELECT " TRG_COLS " FROM reassessment_triggers"
+	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+	[STMT_TRG_LIST] =
+	"SELECT " TRG_COLS TRG_WHERE NEWEST_FIRST PAGE,
+	[STMT_TRG_COUNT] =
+	"SELECT count(*)" TRG_WHERE,
+	[STMT_TRG_LIVE] =
+	"SELECT 1 FROM reassessment_triggers"
+	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+	/* Touches the row only when a value changes. */
+	[STMT_TRG_UPDATE] =
+	"UPDATE reassessment_triggers SET name = coalesce(?3, name),"
+	" assessment_plan_id = coalesce(?4, assessment_plan_id),"
+	" primary_impact_types = coalesce(?5, primary_impact_types),"
+	" min_alert_severity = coalesce(?6, min_alert_severity),"
+	" vendor_ids = coalesce(?7, vendor_ids),"
+	" enabled = coalesce(?8, enabled), updated_at = ?9"
+	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL AND ("
+	" name IS NOT coalesce(?3, name)"
+	" OR assessment_plan_id IS NOT coalesce(?4, assessment_plan_id)"
+	" OR primary_impact_types IS NOT coalesce(?5, primary_impact_types)"
+	" OR min_alert_severity IS NOT coalesce(?6, min_alert_severity)"
+	" OR vendor_ids IS NOT coalesce(?7, vendor_ids)"
+	" OR enabled IS NOT coalesce(?8, enabled))",
+	[STMT_TRG_DELETE] =
+	"UPDATE reassessment_triggers SET deleted_at = ?3, updated_at = ?3"
+	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+	/*
+	 * The live enabled triggers of org ?1 that an event of primary impact
+	 * type ?2 matches (none listed: any), oldest first.
+	 */
+	[STMT_TRG_FOR_EVENT] =
+	"SELECT id FROM reassessment_triggers WHERE org_id = ?1"
+	" AND enabled = 1 AND deleted_at IS NULL"
+	" AND (primary_impact_types = '[]' OR EXISTS (SELECT 1"
+	"   FROM json_each(primary_impact_types) WHERE value = ?2))"
+	" ORDER BY created_at, rowid",
+	/*
+	 * Trigger ?3's draft ?1 for the event ?2, made only when the trigger
+	 * takes one of the event's vendors; ?4 the time. The title is
+	 * "<trigger>: <event>", cut at TITLE_MAX characters (substr counts
+	 * characters, not bytes).
+	 */
+	[STMT_TRG_RSM_INSERT] =
+	"INSERT INTO reassessments (id, org_id, status, title,"
+	" assessment_plan_id, radar_event_id, trigger_id, created_at,"
+	" updated_at)"
+	" SELECT ?1, t.org_id, 'draft', substr(t.name || ': ' || e.name, 1, "
+	XSTR(TITLE_MAX) "),"
+	" t.assessment_plan_id, e.id, t.id, ?4, ?4"
+	" FROM reassessment_triggers t JOIN radar_events e ON e.id = ?2"
+	" WHERE t.id = ?3 AND EXISTS (SELECT 1 FROM radar_event_vendors ev"
+	"   WHERE ev.event_id = ?2 AND" TRG_TAKES ")",
+	/* Its vendor entries: those it takes, matched, in the event's order. */
+	[STMT_TRG_ENTRIES_FILL] =
+	"INSERT INTO reassessment_vendors (reassessment_id, vendor_id,"
+	" position, source, included)"
+	" SELECT ?1, ev.vendor_id, row_number() OVER (ORDER BY ev.rowid),"
+	" 'matched', 1"
+	" FROM radar_event_vendors ev JOIN reassessment_triggers t ON t.id = ?3"
+	" WHERE ev.event_id = ?2 AND" TRG_TAKES,
+	/* Its alert_ids: the event's active alerts on them at the severity. */
+	[STMT_TRG_ALERTS_FILL] =
+	"INSERT INTO reassessment_alerts (reassessment_id, alert_id)"
+	" SELECT ?1, a.id FROM radar_alerts a"
+	" JOIN reassessment_vendors v"
+	"   ON v.vendor_id = a.vendor_id AND v.reassessment_id = ?1"
+	" JOIN reassessment_triggers t ON t.id = ?3"
+	" WHERE a.event_id = ?2 AND a.is_dismissed = 0 AND a.is_archived = 0"
+	" AND " SEV_RANK("a.severity") " >= " SEV_RANK("t.min_alert_severity"),
 	[STMT_ASMT_INSERT] =
 	"INSERT INTO assessments (id, org_id, vendor_id, name, control_set_ids,"
 	" assessment_plan_id, reassessment_id, created_at, updated_at)"
@@ -646,6 +787,7 @@ enum kind {
 	KIND_PLAN,
 	KIND_ASMT,
 	KIND_RSM,
+	KIND_TRIGGER,
 	KIND_WEBHOOK,
 	KIND_EVT,
 	KIND_DELIVERY,
@@ -661,6 +803,7 @@ static const char *const kind_prefixes[KIND__MAX] = {
 	"cbasmtpl_",		/* KIND_PLAN */
 	"cbqsrw_",		/* KIND_ASMT */
 	"cbrsm_",		/* KIND_RSM */
+	"cbrtrg_",		/* KIND_TRIGGER */
 	"cbwh_",		/* KIND_WEBHOOK */
 	"cbevt_",		/* KIND_EVT */
 	"cbwhd_",		/* KIND_DELIVERY */
@@ -675,6 +818,7 @@ static const char *const kind_nouns[KIND__MAX] = {
 	"Assessment plan",	/* KIND_PLAN */
 	"Assessment",		/* KIND_ASMT */
 	"Reassessment",		/* KIND_RSM */
+	"Reassessment trigger",	/* KIND_TRIGGER */
 	"Webhook",		/* KIND_WEBHOOK */
 	"Event",		/* KIND_EVT */
 	"Delivery",		/* KIND_DELIVERY */
@@ -689,6 +833,7 @@ static const char *const kind_not_found[KIND__MAX] = {
 	"assessment_plan_not_found",	/* KIND_PLAN */
 	"assessment_not_found",		/* KIND_ASMT */
 	"reassessment_not_found",	/* KIND_RSM */
+	"reassessment_trigger_not_found", /* KIND_TRIGGER */
 	"webhook_not_found",		/* KIND_WEBHOOK */
 	"event_not_found",		/* KIND_EVT */
 	"delivery_not_found",		/* KIND_DELIVERY */
@@ -850,6 +995,7 @@ struct rsm {
 	char			*title;		/* owned, or NULL */
 	char			 plan_id[ID_LEN];	/* "" when none */
 	char			 event_id[ID_LEN];	/* "" when none */
+	char			 trigger_id[ID_LEN];	/* "" when made by hand */
 	json_t			*before;	/* owned: the object as read */
 };
 
@@ -2109,10 +2255,25 @@ static const struct ofield rsm_obj[] = {
 	{ "title", O_STR, RSM_TITLE },
 	{ "assessment_plan_id", O_STR, RSM_PLAN_ID },
 	{ "radar_event_id", O_STR, RSM_EVENT_ID },
+	{ "trigger_id", O_STR, RSM_TRIGGER_ID },
 	{ "alert_ids", O_RAW, RSM_ALERT_IDS },
 	{ "vendors", O_RAW, RSM_VENDORS },
 	{ "created_at", O_INT, RSM_CREATED_AT },
 	{ "updated_at", O_INT, RSM_UPDATED_AT },
+	{ NULL, 0, 0 }
+};
+
+/* TRG_COLS -> reassessment trigger object (7). */
+static const struct ofield trg_obj[] = {
+	{ "id", O_STR, TRG_ID },
+	{ "name", O_STR, TRG_NAME },
+	{ "assessment_plan_id", O_STR, TRG_PLAN_ID },
+	{ "primary_impact_types", O_RAW, TRG_IMPACT_TYPES },
+	{ "min_alert_severity", O_STR, TRG_MIN_SEVERITY },
+	{ "vendor_ids", O_RAW, TRG_VENDOR_IDS },
+	{ "enabled", O_BOOL, TRG_ENABLED },
+	{ "created_at", O_INT, TRG_CREATED_AT },
+	{ "updated_at", O_INT, TRG_UPDATED_AT },
 	{ NULL, 0, 0 }
 };
 
@@ -2876,9 +3037,68 @@ static const struct qfield alert_query[] = {
 };
 
 /*
+ * The reassessment triggers (7) on the new event id of primary impact
+ * type, in the event's transaction: each enabled trigger that matches
+ * makes one draft of the vendors it takes (STMT_TRG_RSM_INSERT says
+ * which), announced with Reassessment.Created; a trigger that takes no
+ * vendor makes nothing. 0, or -1 (answered or recorded on the
+ * connection).
+ *
+ * Rationale: the matching triggers are read first, and each draft is then
+ * three INSERT ... SELECT statements, so that the work per trigger does
+ * not grow with the event's vendors; the event and its drafts commit or
+ * roll back together with the request.
+ */
+static int
+triggers_fire(struct rq *r, const char *event, const char *type)
+{
+	sqlite3_stmt	*st;
+	json_t		*todo = NULL, *t;
+	char		 id[ID_LEN];
+	const char	*tid;
+	size_t		 i;
+	int		 rc, made, ret = -1;
+
+	if ((todo = json_array()) == NULL)
+		goto oom;
+	if ((st = q(r->conn, STMT_TRG_FOR_EVENT, "ss", r->org, type)) == NULL)
+		goto out;
+	while ((rc = step(r->conn, st)) == SQLITE_ROW)
+		if (json_array_append_new(todo, col_str(st, 0)) == -1)
+			goto oom;
+	if (rc == -1)
+		goto out;
+	json_array_foreach(todo, i, t) {
+		tid = json_string_value(t);
+		if (tid == NULL || new_id(id, KIND_RSM) == -1)
+			goto oom;
+		if ((made = exec(r->conn, STMT_TRG_RSM_INSERT, "sssi", id, event,
+		    tid, r->now)) == -1)
+			goto out;
+		if (made == 0)
+			continue;
+		if (exec(r->conn, STMT_TRG_ENTRIES_FILL, "sss", id, event,
+		    tid) == -1 ||
+		    exec(r->conn, STMT_TRG_ALERTS_FILL, "sss", id, event,
+		    tid) == -1 ||
+		    emit_id(r, "Reassessment.Created", "reassessment_id",
+		    id) == -1)
+			goto out;
+	}
+	ret = 0;
+	goto out;
+oom:
+	fail_internal(r, "out of memory or randomness firing triggers");
+out:
+	json_decref(todo);
+	return ret;
+}
+
+/*
  * POST /v1/radar/events: 201 with the event. Vendor ids that do not
  * resolve in the org are skipped; each linked vendor gets one alert unless
- * create_alert is false.
+ * create_alert is false. Then the org's reassessment triggers fire
+ * (triggers_fire), in the same transaction.
  */
 static void
 h_event_create(struct rq *r)
@@ -2927,8 +3147,18 @@ h_event_create(struct rq *r)
 		    "radar_detector_result_id", aid) == -1)
 			goto out;
 	}
-	reply_created(r, STMT_EVENT_GET, event_obj, id, "RadarEvent.Created",
-	    "radar_event_id");
+	if (emit_id(r, "RadarEvent.Created", "radar_event_id", id) == -1 ||
+	    triggers_fire(r, id, jstr(b, "primary_impact_type")) == -1)
+		goto out;
+#ifdef REASSESS_TEST_HOOKS
+	/* Test builds only (tests/reassess-testhooks): fail after the drafts. */
+	if (getenv("REASSESS_TEST_FAIL_AFTER_TRIGGERS") != NULL &&
+	    strcmp(getenv("REASSESS_TEST_FAIL_AFTER_TRIGGERS"), "1") == 0) {
+		fail_internal(r, "test hook: failing after the triggers' drafts");
+		goto out;
+	}
+#endif
+	reply_created(r, STMT_EVENT_GET, event_obj, id, NULL, NULL);
 out:
 	free(sectxt);
 }
@@ -3145,25 +3375,32 @@ static const struct qfield rsm_query[] = {
 	{ "status", QT_ENUM, rsm_statuses },
 	{ "radar_event_id", QT_STRING, NULL },
 	{ "vendor_id", QT_STRING, NULL },
+	{ "trigger_id", QT_STRING, NULL },
 	{ NULL, 0, NULL }
 };
 
 /*
  * Does id name an object of kind k (looked up by s) in the key's org? 1 if
- * so; 0 after answering 422 invalid_reassessment naming it; -1 on error.
+ * so; 0 after answering 422 code naming it; -1 on error.
  */
 static int
-resolve(struct rq *r, enum kind k, enum stmt s, const char *id)
+resolve_as(struct rq *r, const char *code, enum kind k, enum stmt s,
+    const char *id)
 {
 	int	 found = id_valid(id, k) ? exists(r->conn, s, id, r->org) : 0;
 
 	if (found == 0 && strlen(id) <= ID_LEN)
-		fail(r, 422, "invalid_reassessment", "%s %s not found.",
-		    kind_nouns[k], id);
+		fail(r, 422, code, "%s %s not found.", kind_nouns[k], id);
 	else if (found == 0)
-		fail(r, 422, "invalid_reassessment", "%s not found.",
-		    kind_nouns[k]);
+		fail(r, 422, code, "%s not found.", kind_nouns[k]);
 	return found;
+}
+
+/* resolve_as() for a reassessment's references: 422 invalid_reassessment. */
+static int
+resolve(struct rq *r, enum kind k, enum stmt s, const char *id)
+{
+	return resolve_as(r, "invalid_reassessment", k, s, id);
 }
 
 /*
@@ -3196,6 +3433,7 @@ rsm_read(struct rq *r, struct rsm *m)
 	}
 	col_copy(st, RSM_PLAN_ID, m->plan_id, sizeof(m->plan_id));
 	col_copy(st, RSM_EVENT_ID, m->event_id, sizeof(m->event_id));
+	col_copy(st, RSM_TRIGGER_ID, m->trigger_id, sizeof(m->trigger_id));
 	if ((m->before = object_tree(r->conn, st, rsm_obj)) == NULL)
 		return -1;
 	return 1;
@@ -3324,12 +3562,19 @@ h_rsm_create(struct rq *r)
 	    "reassessment_id");
 }
 
-/* GET /v1/reassessments: filters status, radar_event_id, vendor_id. */
+/*
+ * GET /v1/reassessments: filters status, radar_event_id, vendor_id and
+ * trigger_id (7), the last through its own statements and index.
+ */
 static void
 h_rsm_list(struct rq *r)
 {
-	reply_list(r, "items", STMT_RSM_LIST, STMT_RSM_COUNT, rsm_obj, "ssss", r->org,
-	    qval(r, "status"), qval(r, "radar_event_id"), qval(r, "vendor_id"));
+	const char	*trigger = qval(r, "trigger_id");
+
+	reply_list(r, "items", trigger != NULL ? STMT_RSM_LIST_BY_TRIGGER :
+	    STMT_RSM_LIST, trigger != NULL ? STMT_RSM_COUNT_BY_TRIGGER :
+	    STMT_RSM_COUNT, rsm_obj, "sssss", r->org, qval(r, "status"),
+	    qval(r, "radar_event_id"), qval(r, "vendor_id"), trigger);
 }
 
 /* GET /v1/reassessments/{id}: 200, or 404 reassessment_not_found. */
@@ -3337,6 +3582,31 @@ static void
 h_rsm_get(struct rq *r)
 {
 	reply_one(r, STMT_RSM_GET, rsm_obj, KIND_RSM);
+}
+
+/*
+ * May a draft of a trigger be re-linked to event? A trigger makes at most
+ * one reassessment per event (7), so not when it has one for event
+ * already: 422 invalid_reassessment. 0 when it may, else -1 (answered or
+ * recorded on the connection).
+ */
+static int
+rsm_trigger_taken(struct rq *r, const struct rsm *m, const char *event)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (m->trigger_id[0] == '\0')
+		return 0;
+	if ((st = q(r->conn, STMT_RSM_OF_TRIGGER, "ss", m->trigger_id,
+	    event)) == NULL || (rc = step(r->conn, st)) == -1)
+		return -1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	fail(r, 422, "invalid_reassessment", "Reassessment trigger %s already "
+	    "made reassessment %s for radar event %s.", m->trigger_id,
+	    (const char *)sqlite3_column_text(st, 0), event);
+	return -1;
 }
 
 /*
@@ -3359,6 +3629,9 @@ h_rsm_update(struct rq *r)
 	    resolve(r, KIND_EVENT, STMT_EVENT_EXISTS, event) != 1)
 		goto out;
 	if (plan != NULL && resolve(r, KIND_PLAN, STMT_PLAN_FOR_RUN, plan) != 1)
+		goto out;
+	if (event != NULL && strcmp(event, m.event_id) != 0 &&
+	    rsm_trigger_taken(r, &m, event) != 0)
 		goto out;
 	if (title != NULL && (m.title == NULL || strcmp(title, m.title) != 0)) {
 		free(m.title);
@@ -3598,6 +3871,201 @@ out:
 	free(csi);
 	free(plan_name);
 	rsm_free(&m);
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: reassessment triggers (7)
+ * ------------------------------------------------------------------------ */
+
+static const struct field trg_create_fields[] = {
+	{ "name", FT_STRING, F_REQUIRED | F_NONEMPTY, TITLE_MAX, NULL },
+	{ "assessment_plan_id", FT_STRING, 0, 0, NULL },
+	{ "primary_impact_types", FT_STRINGS, 0, 0, impact_types },
+	{ "min_alert_severity", FT_STRING, 0, 0, severities },
+	{ "vendor_ids", FT_STRINGS, F_NONEMPTY, 0, NULL },
+	{ "enabled", FT_BOOL, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/* The same fields, none required: null or absent stays. */
+static const struct field trg_update_fields[] = {
+	{ "name", FT_STRING, F_NONEMPTY, TITLE_MAX, NULL },
+	{ "assessment_plan_id", FT_STRING, 0, 0, NULL },
+	{ "primary_impact_types", FT_STRINGS, 0, 0, impact_types },
+	{ "min_alert_severity", FT_STRING, 0, 0, severities },
+	{ "vendor_ids", FT_STRINGS, F_NONEMPTY, 0, NULL },
+	{ "enabled", FT_BOOL, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct qfield trg_query[] = {
+	{ "enabled", QT_BOOL, NULL },
+	{ NULL, 0, NULL }
+};
+
+/*
+ * The references of a trigger body must resolve in the key's org, checked
+ * in this order: the plan, then the vendors in the order given; else 422
+ * invalid_reassessment_trigger naming the first that does not. 0 when they
+ * do; -1 with the answer set (or a failure recorded on the connection).
+ */
+static int
+trg_rules(struct rq *r)
+{
+	const char	*plan = jstr(r->json, "assessment_plan_id");
+	const json_t	*v;
+	size_t		 i;
+
+	if (plan != NULL && resolve_as(r, "invalid_reassessment_trigger",
+	    KIND_PLAN, STMT_PLAN_FOR_RUN, plan) != 1)
+		return -1;
+	json_array_foreach(json_object_get(r->json, "vendor_ids"), i, v)
+		if (resolve_as(r, "invalid_reassessment_trigger", KIND_VENDOR,
+		    STMT_VENDOR_NAME, json_string_value(v)) != 1)
+			return -1;
+	return 0;
+}
+
+/*
+ * The list field name of the body as stored JSON text, each value once in
+ * the order first given; NULL when it is absent or null (the caller
+ * frees). *oom is set when it is a list that could not be written.
+ */
+static char *
+list_text(const json_t *b, const char *name, int *oom)
+{
+	const json_t	*list = json_object_get(b, name), *v, *w;
+	json_t		*once;
+	char		*s = NULL;
+	size_t		 i, j;
+
+	if (!json_is_array(list))
+		return NULL;
+	if ((once = json_array()) == NULL) {
+		*oom = 1;
+		return NULL;
+	}
+	json_array_foreach(list, i, v) {
+		json_array_foreach(once, j, w)
+			if (json_equal(v, w))
+				break;
+		if (j == json_array_size(once) &&
+		    json_array_append(once, (json_t *)v) == -1)
+			break;
+	}
+	if (i == json_array_size(list))
+		s = json_dumps(once, JSON_COMPACT);
+	json_decref(once);
+	if (s == NULL)
+		*oom = 1;
+	return s;
+}
+
+/*
+ * POST /v1/reassessment_triggers: 201 with the trigger; 422
+ * invalid_reassessment_trigger. No webhook event: Coverbase's catalog has
+ * none for triggers (4.1).
+ */
+static void
+h_trg_create(struct rq *r)
+{
+	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
+	const char	*sev = jstr(b, "min_alert_severity");
+	char		 id[ID_LEN], *types = NULL, *vendors = NULL;
+	int		 oom = 0;
+
+	if (trg_rules(r) == -1)
+		return;
+	types = list_text(b, "primary_impact_types", &oom);
+	vendors = list_text(b, "vendor_ids", &oom);
+	if (oom || new_id(id, KIND_TRIGGER) == -1) {
+		fail_internal(r, "out of memory or randomness");
+		goto out;
+	}
+	if (exec(r->conn, STMT_TRG_INSERT, "sssssssdi", id, r->org,
+	    jstr(b, "name"), jstr(b, "assessment_plan_id"),
+	    types != NULL ? types : "[]", sev != NULL ? sev : "informational",
+	    vendors, json_is_boolean(en) ? json_is_true(en) : 1, r->now) == -1)
+		goto out;
+	reply_created(r, STMT_TRG_GET, trg_obj, id, NULL, NULL);
+out:
+	free(vendors);
+	free(types);
+}
+
+/* GET /v1/reassessment_triggers: a page, filter enabled. */
+static void
+h_trg_list(struct rq *r)
+{
+	int64_t		 enabled = qbool(r, "enabled", -1);
+
+	reply_list(r, "items", STMT_TRG_LIST, STMT_TRG_COUNT, trg_obj, "so",
+	    r->org, enabled >= 0 ? &enabled : NULL);
+}
+
+/* GET /v1/reassessment_triggers/{id}: 200, or 404. */
+static void
+h_trg_get(struct rq *r)
+{
+	reply_one(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER);
+}
+
+/*
+ * PATCH /v1/reassessment_triggers/{id}: what is given and not null
+ * changes; updated_at moves only when something did. 404; 422
+ * invalid_reassessment_trigger. It changes what later events make, never
+ * the drafts made before.
+ */
+static void
+h_trg_update(struct rq *r)
+{
+	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
+	char		*types = NULL, *vendors = NULL;
+	int64_t		 enabled, *ep = NULL;
+	int		 found, oom = 0;
+
+	if ((found = exists(r->conn, STMT_TRG_LIVE, r->id, r->org)) != 1) {
+		if (found == 0)
+			not_found(r, KIND_TRIGGER, r->id);
+		return;
+	}
+	if (trg_rules(r) == -1)
+		return;
+	if (json_is_boolean(en)) {
+		enabled = json_is_true(en);
+		ep = &enabled;
+	}
+	types = list_text(b, "primary_impact_types", &oom);
+	vendors = list_text(b, "vendor_ids", &oom);
+	if (oom) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
+	if (exec(r->conn, STMT_TRG_UPDATE, "sssssssoi", r->id, r->org,
+	    jstr(b, "name"), jstr(b, "assessment_plan_id"), types,
+	    jstr(b, "min_alert_severity"), vendors, ep, r->now) != -1)
+		reply_one(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER);
+out:
+	free(vendors);
+	free(types);
+}
+
+/*
+ * DELETE /v1/reassessment_triggers/{id}: 204; it makes nothing from now
+ * on. Its drafts stay, with their trigger_id.
+ */
+static void
+h_trg_delete(struct rq *r)
+{
+	int	 n;
+
+	if ((n = exec(r->conn, STMT_TRG_DELETE, "ssi", r->id, r->org,
+	    r->now)) == -1)
+		return;
+	if (n == 0)
+		not_found(r, KIND_TRIGGER, r->id);
+	else
+		reply(r, 204, json_object());
 }
 
 /* ------------------------------------------------------------------------
@@ -4065,6 +4533,16 @@ static const struct route routes[] = {
 	    R_WRITE, KIND_RSM, NULL, NULL },
 	{ METHOD_POST, "/v1/reassessments/*/run", h_rsm_run,
 	    R_WRITE, KIND_RSM, NULL, NULL },
+	{ METHOD_GET, "/v1/reassessment_triggers", h_trg_list,
+	    R_LIST, KIND_TRIGGER, NULL, trg_query },
+	{ METHOD_POST, "/v1/reassessment_triggers", h_trg_create,
+	    R_WRITE | R_BODY, KIND_TRIGGER, trg_create_fields, NULL },
+	{ METHOD_GET, "/v1/reassessment_triggers/*", h_trg_get,
+	    0, KIND_TRIGGER, NULL, NULL },
+	{ METHOD_PATCH, "/v1/reassessment_triggers/*", h_trg_update,
+	    R_WRITE | R_BODY, KIND_TRIGGER, trg_update_fields, NULL },
+	{ METHOD_DELETE, "/v1/reassessment_triggers/*", h_trg_delete,
+	    R_WRITE, KIND_TRIGGER, NULL, NULL },
 	{ METHOD_GET, "/v1/vendors", h_vendor_list,
 	    R_LIST, KIND_VENDOR, NULL, vendor_query },
 	{ METHOD_POST, "/v1/vendors", h_vendor_create,

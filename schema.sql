@@ -1,7 +1,7 @@
--- reassess: the database schema, version 5.
+-- reassess: the database schema, version 6.
 --
 -- This is the schema that a fresh database gets, whole: `reassess init` on
--- an empty file runs this file and sets PRAGMA user_version = 5, in one
+-- an empty file runs this file and sets PRAGMA user_version = 6, in one
 -- transaction. The Makefile builds it into the binary
 -- (scripts/embed-sql.sh). Read it to know what a table looks like.
 --
@@ -16,7 +16,8 @@
 -- 3 reassessment_counts and its triggers (0003); 4 the index
 -- reassessment_vendors_in_order (0004); 5 reassessment_vendors and
 -- reassessment_alerts WITHOUT ROWID, the indexes no statement used
--- dropped (0005).
+-- dropped (0005); 6 reassessment_triggers and reassessments.trigger_id
+-- (0006).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
@@ -197,7 +198,8 @@ CREATE TABLE assessment_plans (
 CREATE INDEX assessment_plans_by_org ON assessment_plans(org_id, created_at);
 
 -- ------------------------------------------------------------------------
--- Reassessments (version 1; counts version 3; entries version 5)
+-- Reassessments (version 1; counts version 3; entries version 5; trigger_id
+-- version 6)
 -- ------------------------------------------------------------------------
 
 -- Reassessments (API.md 2): draft -> confirmed -> run, or dismissed.
@@ -216,6 +218,9 @@ CREATE TABLE reassessments (
   radar_event_id     TEXT REFERENCES radar_events(id),
   created_at         INTEGER NOT NULL,        -- POST time
   updated_at         INTEGER NOT NULL,        -- last change that changed it
+  -- The trigger that made it as a draft when its radar event was created
+  -- (API.md 7); NULL for one made by hand (version 6).
+  trigger_id         TEXT REFERENCES reassessment_triggers(id),
   -- A run reassessment always had a plan.
   CHECK (status <> 'run' OR assessment_plan_id IS NOT NULL)
 );
@@ -223,6 +228,11 @@ CREATE TABLE reassessments (
 CREATE INDEX reassessments_by_org ON reassessments(org_id, created_at);
 CREATE INDEX reassessments_by_status
   ON reassessments(org_id, status, created_at);
+-- At most one reassessment per (trigger, event), and GET
+-- /v1/reassessments?trigger_id=... Partial: a reassessment made by hand
+-- (trigger_id NULL) writes no entry here (version 6).
+CREATE UNIQUE INDEX reassessments_by_trigger
+  ON reassessments(trigger_id, radar_event_id) WHERE trigger_id IS NOT NULL;
 
 -- The number of reassessments per org and status, kept by the three
 -- triggers below, so that `total` of GET /v1/reassessments (unfiltered or
@@ -320,6 +330,43 @@ CREATE TABLE assessments (
 -- org's rows; version 5 dropped assessments_by_vendor, which no statement
 -- used and which a run paid a leaf per vendor for).
 CREATE INDEX assessments_by_org ON assessments(org_id, created_at);
+
+-- ------------------------------------------------------------------------
+-- Reassessment triggers (version 6, API.md section 7)
+-- ------------------------------------------------------------------------
+
+-- Reassessment triggers: when a radar event of the org is created, each
+-- enabled trigger whose impact types match makes one draft reassessment,
+-- in the event's transaction, of the event's vendors inside its scope that
+-- have an active alert of the event at or above its severity.
+CREATE TABLE reassessment_triggers (
+  id                   TEXT PRIMARY KEY       -- "cbrtrg_" and 32 hex digits
+                         CHECK (id LIKE 'cbrtrg\_%' ESCAPE '\'),
+  org_id               TEXT NOT NULL REFERENCES orgs(id),  -- owning org
+  name                 TEXT NOT NULL,         -- names its drafts' titles
+  -- The plan of the drafts it makes; NULL: they have none (run refuses).
+  assessment_plan_id   TEXT REFERENCES assessment_plans(id),
+  -- JSON array of impact types (API.md 3.2); [] matches every event.
+  primary_impact_types TEXT NOT NULL DEFAULT '[]'
+                         CHECK (json_valid(primary_impact_types)),
+  -- The least severe alert that counts.
+  min_alert_severity   TEXT NOT NULL DEFAULT 'informational'
+                         CHECK (min_alert_severity IN
+                           ('informational', 'low', 'medium', 'high')),
+  -- JSON array of vendor ids, each once; NULL: every vendor of the org.
+  vendor_ids           TEXT CHECK (vendor_ids IS NULL OR json_valid(vendor_ids)),
+  -- A disabled trigger makes nothing.
+  enabled              INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  -- Soft delete: NULL while live. A deleted trigger makes nothing and is
+  -- not found, but its drafts keep their trigger_id.
+  deleted_at           INTEGER,
+  created_at           INTEGER NOT NULL,      -- POST time
+  updated_at           INTEGER NOT NULL       -- last change
+);
+-- GET /v1/reassessment_triggers, newest first, and the triggers of an org
+-- that a new radar event looks at.
+CREATE INDEX reassessment_triggers_by_org
+  ON reassessment_triggers(org_id, created_at);
 
 -- ------------------------------------------------------------------------
 -- Webhooks (version 2, API.md section 4)

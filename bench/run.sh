@@ -18,6 +18,8 @@
 #       C  10 vendors and an event: the target of POST create;
 #       D  5,000 vendors, a plan and 20 reassessments of all 5,000: the
 #          pool of POST .../run, one fresh reassessment per run;
+#       E  10 vendors, a plan and 50 enabled reassessment triggers: the
+#          target of POST /v1/radar/events with triggers;
 #     seeding goes through a `reassess serve` started with
 #     REASSESS_SYNC=normal (seeding is not measured), which is then stopped:
 #     everything measured runs on a fresh `reassess serve` as shipped
@@ -31,14 +33,16 @@
 #     also against the durable-commit floor (bench/commit-floor.c, as many
 #     processes as workers, beside bench.db), measured just before and
 #     just after it;
-#  6. POST .../run timed with curl, one CGI request with hyperfine, and a
-#     worker's VmRSS around 100,000 requests (serve --workers 1);
+#  6. POST /v1/radar/events against 50 triggers and POST .../run, timed
+#     with curl, one CGI request with hyperfine, and a worker's VmRSS
+#     around 100,000 requests (serve --workers 1);
 #  7. the table, on stdout and in bench/var/results.md.
 #
 # Settings (environment): BENCH_SECONDS (10), BENCH_FLOOR_SECONDS (5),
 # BENCH_THREADS (2), BENCH_CONNECTIONS (32), BENCH_WORKERS (nproc),
 # BENCH_BIG (1000000), BENCH_SMALL (10000), BENCH_RUNS (20),
-# BENCH_RUN_VENDORS (5000), BENCH_MEM_REQUESTS (100000),
+# BENCH_RUN_VENDORS (5000), BENCH_MEM_REQUESTS (100000), BENCH_TRIGGERS
+# (50), BENCH_TRIGGER_EVENTS (100), BENCH_TRIGGER_VENDORS (3),
 # BENCH_COMMIT_SECONDS (BENCH_FLOOR_SECONDS), REASSESS (the binary; default
 # ./reassess, built by make; the deterministic figures are always those of
 # reassess.c in this tree).
@@ -63,6 +67,9 @@ small=${BENCH_SMALL:-10000}
 runs=${BENCH_RUNS:-20}
 run_vendors=${BENCH_RUN_VENDORS:-5000}
 mem_requests=${BENCH_MEM_REQUESTS:-100000}
+triggers=${BENCH_TRIGGERS:-50}
+trigger_events=${BENCH_TRIGGER_EVENTS:-100}
+trigger_vendors=${BENCH_TRIGGER_VENDORS:-3}	# per event, as POST create's 3
 commit_seconds=${BENCH_COMMIT_SECONDS:-$floor_seconds}
 REASSESS=${REASSESS:-$top/reassess}
 pool=100	# reassessments of 10 vendors: the pool of GET one
@@ -232,7 +239,7 @@ start_serve() {
 
 db="$var/bench.db"
 "$REASSESS" --db "$db" init >/dev/null 2>&1 || die "reassess init failed"
-for o in A B C D; do
+for o in A B C D E; do
 	org=$("$REASSESS" --db "$db" org create "bench org $o")
 	key=$("$REASSESS" --db "$db" key create "$org" --name bench 2>/dev/null)
 	printf -v "ORG_$o" '%s' "$org"
@@ -355,9 +362,27 @@ bulk "$KEY_D" "$var/rsm-run.cfg"
 sqlite3 "$db" "SELECT id FROM reassessments WHERE org_id = '$ORG_D' ORDER BY rowid" >"$var/run.ids"
 say "org D: $run_vendors vendors, $runs reassessments of $run_vendors vendors ($(since "$t") s)"
 
+# Org E: 10 vendors, a plan, $triggers enabled triggers of any impact type
+# and every vendor, with the plan; each event of $trigger_vendors of them
+# (a high alert each; 3, as the vendors of POST create) makes $triggers
+# drafts of $trigger_vendors vendors.
+t=$(elapsed)
+make_vendors "$KEY_E" "$ORG_E" 10
+mapfile -t VE <"$var/vendors-$ORG_E.ids"
+PLAN_E=$(make_plan "$KEY_E")
+for i in $(seq "$triggers"); do
+	printf 'url = "%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\ndata = "{\\"name\\":\\"Bench trigger %d\\",\\"assessment_plan_id\\":\\"%s\\"}"\nnext\n' \
+		"$URL/v1/reassessment_triggers" "$i" "$PLAN_E"
+done >"$var/triggers.cfg"
+bulk "$KEY_E" "$var/triggers.cfg"
+printf '%s\n' "${VE[@]:0:$trigger_vendors}" | jq -R . | jq -sc '{name: "Bench event",
+	summary: "A breach at a shared provider.", primary_impact_type: "Infosec",
+	vendor_ids: ., alert_severity: "high"}' >"$var/event-body.json"
+say "org E: 10 vendors, $triggers triggers ($(since "$t") s)"
+
 # For bench/profile.sh: the keys and ids of this database.
-for v in ORG_A KEY_A ORG_B KEY_B ORG_C KEY_C ORG_D KEY_D EVENT_A EVENT_B EVENT_C \
-	EVENT_D PLAN_A PLAN_D; do
+for v in ORG_A KEY_A ORG_B KEY_B ORG_C KEY_C ORG_D KEY_D ORG_E KEY_E EVENT_A \
+	EVENT_B EVENT_C EVENT_D PLAN_A PLAN_D PLAN_E; do
 	printf '%s=%s\n' "$v" "${!v}"
 done >"$var/bench.env"
 printf 'VC="%s"\n' "${VC[*]}" >>"$var/bench.env"
@@ -496,7 +521,24 @@ measure create "$seconds" create "$KEY_C" "$URL/v1/reassessments"
 commit_floor 2
 floor 5
 
-# ---- 6: run, CGI, memory -------------------------------------------------------
+# ---- 6: triggers, run, CGI, memory ---------------------------------------------
+
+# POST /v1/radar/events in org E, one after another, timed by curl through
+# nginx as the runs are: each makes $triggers drafts in its transaction.
+: >"$var/trigger.times"
+for i in $(seq "$trigger_events"); do
+	out=$(curl -s -o "$var/event.json" -w '%{http_code} %{time_total}' -X POST \
+		-H "Authorization: Bearer $KEY_E" -H 'Content-Type: application/json' \
+		--data-binary "@$var/event-body.json" "$URL/v1/radar/events")
+	[ "${out% *}" = 201 ] || die "event $i answered ${out% *}: $(head -c 300 "$var/event.json")"
+	echo "${out#* }" >>"$var/trigger.times"
+done
+n=$(api "$KEY_E" GET "/v1/reassessments?radar_event_id=$(jq -r .id "$var/event.json")&limit=1" | jq .total)
+[ "$n" -eq "$triggers" ] || die "an event of org E made $n drafts, not $triggers"
+read -r TRG_MEAN TRG_P50 TRG_P99 TRG_MAX < <(sort -n "$var/trigger.times" |
+	awk '{ t[NR] = $1 * 1000; s += $1 * 1000 } END { printf "%.2f %.2f %.2f %.2f\n",
+	s / NR, t[int((NR + 1) / 2)], t[int(NR * 0.99 + 0.999)], t[NR] }')
+say "events: $trigger_events events against $triggers triggers, mean $TRG_MEAN ms, p50 $TRG_P50 ms, p99 $TRG_P99 ms, max $TRG_MAX ms"
 
 # POST .../run: each on a fresh draft of $run_vendors included vendors.
 : >"$var/run.times"
@@ -589,7 +631,9 @@ awk -v seconds="$seconds" -v floor_seconds="$floor_seconds" -v threads="$threads
     -v cgi_median="$CGI_MEDIAN" -v rss0="$RSS_START" -v rss1="$RSS_WARM" \
     -v rss2="$RSS_HALF" -v rss3="$RSS_END" -v mem_done="$mem_done" -v mem_half="$RSS_HALF_N" \
     -v total="$TOTAL" -v small="$small" -v big="$big" -v dbsize="$dbsize" \
-    -v commit_seconds="$commit_seconds" \
+    -v commit_seconds="$commit_seconds" -v triggers="$triggers" \
+    -v trigger_events="$trigger_events" -v trigger_vendors="$trigger_vendors" -v trg_mean="$TRG_MEAN" -v trg_p50="$TRG_P50" \
+    -v trg_p99="$TRG_P99" -v trg_max="$TRG_MAX" \
     -v other_binary="$([ "$REASSESS" = "$top/reassess" ] || echo 1)" '
 function yn(ok) { return ok ? "yes" : "**no**" }
 function row(label, r, ratio, target, met) {
@@ -670,6 +714,9 @@ END {
 	    other_binary ? "of reassess.c in this tree, not of the binary measured above" : "the same reassess.c as the binary measured above"
 	print ""
 	printf "| other measurement | value | target | met? |\n| --- | --- | --- | --- |\n"
+	printf "| POST /v1/radar/events, %d vendors, %d enabled triggers (%d events, curl through nginx) | mean %.1f ms, p50 %.1f ms, p99 %.1f ms, max %.1f ms | p99 <= POST create p99 (%.1f ms) | %s |\n",
+	    trigger_vendors, triggers, trigger_events, trg_mean, trg_p50, trg_p99, trg_max,
+	    p99["create"], yn(trg_p99 <= p99["create"])
 	printf "| POST .../run, %d included vendors (%d runs, curl through nginx) | mean %.3f s, min %.3f s, max %.3f s | < 1 s (max) | %s |\n",
 	    run_vendors, runs, run_mean, run_min, run_max, yn(run_max < 1)
 	printf "| one CGI request, GET one (hyperfine, 200 runs) | mean %.2f ms ± %.2f, median %.2f ms | < 5 ms (mean) | %s |\n",

@@ -5,8 +5,10 @@
 #  2. make: build ./reassess;
 #  3. var/reassess.db: made once, with a demo org, an API key (its secret
 #     saved in var/demo.key, mode 600, as it is shown only once), and,
-#     through the API itself, two vendors, a radar event linking both and an
-#     assessment plan; a later run reuses the database and the saved key;
+#     through the API itself, two vendors, a radar event linking both, an
+#     assessment plan, and a reassessment trigger (made after the event, so
+#     that the next Infosec event posted makes its draft: the walkthrough
+#     shows it); a later run reuses the database and the saved key;
 #  4. `reassess serve` on the unix socket var/reassess.sock, and nginx
 #     (prefix and configuration under var/nginx, built from
 #     nginx.conf.example) on http://127.0.0.1:8080 in front of it;
@@ -114,12 +116,16 @@ if [ ! -e "$db" ]; then
 		description: "Questionnaire after a security incident",
 		control_set_ids: ["cs_access_control", "cs_incident_response"]}')"
 	PLAN=$ID
+	cgi POST /v1/reassessment_triggers "$(jq -nc --arg plan "$PLAN" '{
+		name: "Security incidents", assessment_plan_id: $plan,
+		primary_impact_types: ["Infosec"], min_alert_severity: "medium"}')"
+	TRIGGER=$ID
 	rm -f "$top/var/seed.out" "$top/var/seed.json"
 
 	(umask 077 && printf '%s\n' "$KEY" > "$keyfile")
 	chmod 600 "$keyfile"
-	printf 'ORG=%s\nV1=%s\nV2=%s\nEVENT=%s\nPLAN=%s\n' \
-		"$ORG" "$V1" "$V2" "$EVENT" "$PLAN" > "$envfile"
+	printf 'ORG=%s\nV1=%s\nV2=%s\nEVENT=%s\nPLAN=%s\nTRIGGER=%s\n' \
+		"$ORG" "$V1" "$V2" "$EVENT" "$PLAN" "$TRIGGER" > "$envfile"
 	# Everything into the main file, then into place.
 	sqlite3 "$seed_db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
 	mv "$seed_db" "$db"
@@ -138,7 +144,7 @@ else
 		echo "var/demo.key was missing: made a new key for org $ORG."
 	fi
 fi
-ORG='' V1='' V2='' EVENT='' PLAN=''
+ORG='' V1='' V2='' EVENT='' PLAN='' TRIGGER=''
 if [ -r "$envfile" ]; then
 	# shellcheck disable=SC1090
 	. "$envfile"
@@ -231,6 +237,12 @@ Demo data:
   radar event       $EVENT  (one high alert per vendor)
   assessment plan   $PLAN  Security review
 EOF
+	if [ -n "$TRIGGER" ]; then
+		cat <<EOF
+  trigger           $TRIGGER  Security incidents: each new Infosec
+                    event with a medium or high alert makes a draft
+EOF
+	fi
 fi
 cat <<EOF
 

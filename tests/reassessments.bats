@@ -96,8 +96,9 @@ same_as_unknown() {
   assert_json .title "Reassess Acme after breach"
   assert_json .assessment_plan_id "$plan"
   assert_json .radar_event_id "$ev"
+  assert_json .trigger_id null
   assert_json 'keys | join(",")' \
-    "alert_ids,assessment_plan_id,created_at,id,radar_event_id,status,title,updated_at,vendors"
+    "alert_ids,assessment_plan_id,created_at,id,radar_event_id,status,title,trigger_id,updated_at,vendors"
   assert_json '[.vendors[] | keys | join(",")] | unique | join(";")' \
     "assessment_id,included,source,vendor_id"
   assert_equal "$(vendor_rows)" "[[\"$v1\",\"matched\",true,null],[\"$v2\",\"matched\",true,null]]"
