@@ -202,7 +202,9 @@ cgi_exec() {
   local -a env=(PATH="$PATH" GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1
                 REASSESS_DB="$REASSESS_DB")
   local v
-  for v in $(compgen -e); do
+  # (compgen by prefix: a loop over the whole environment costs a
+  # bats-traced command per variable, and api calls this for each request.)
+  for v in $(compgen -e REASSESS_; compgen -e ASAN_; compgen -e UBSAN_; compgen -e LSAN_); do
     case "$v" in
       REASSESS_DB) ;;
       REASSESS_*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS) env+=("$v=${!v}") ;;
@@ -226,9 +228,11 @@ cgi_exec() {
       [ -z "$line" ] && break
       headers+="$line"$'\n'
     done
-    body="$(cat)"
+    # (the rest; a response body holds no NUL and ends in no newline)
+    IFS= read -r -d '' body || true
   } < "$out"
-  code="$(header Status | cut -d' ' -f1)"
+  _header Status
+  code="${REPLY%% *}"
   [ -n "$code" ] || code=200
 }
 
@@ -245,18 +249,37 @@ _api_http() {
     echo "curl failed for $method $path" >&2
     return 1
   }
-  headers="$(tr -d '\r' < "$out.hdr" | tail -n +2)"$'\n'
-  body="$(cat "$out.body")"
+  # The header lines without the status line, as in _api_cgi; $(<) and
+  # expansions rather than processes (this runs for every request).
+  local h
+  h="$(< "$out.hdr")"
+  h="${h//$'\r'/}"
+  h="${h%$'\n'}"
+  if [[ $h == *$'\n'* ]]; then h="${h#*$'\n'}"; else h=""; fi
+  headers="$h"$'\n'
+  body="$(< "$out.body")"
 }
 
 # header NAME: the value of a response header of the last `api` call.
+# (In bash, without a process: the suite calls it for nearly every request.
+# NAME is a header name: letters, digits and dashes, matched in any case.)
 header() {
-  printf '%s' "$headers" | grep -i "^$1:" | head -n1 | cut -d: -f2- | sed 's/^ *//'
+  _header "$1"
+  printf '%s' "$REPLY"
+}
+
+# _header NAME: header's value in REPLY, without a subshell.
+_header() {
+  local re=$'(^|\n)'"$1"$':[ ]*([^\n]*)'
+  REPLY=""
+  shopt -s nocasematch
+  [[ $headers =~ $re ]] && REPLY=${BASH_REMATCH[2]}
+  shopt -u nocasematch
 }
 
 # json FILTER: jq -r over the last response body.
 json() {
-  printf '%s' "$body" | jq -r "$1"
+  jq -r "$1" <<< "$body"
 }
 
 # assert_status N: the last response had status N (shows the body if not).
