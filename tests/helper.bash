@@ -74,13 +74,30 @@ random_port() {
   return 1
 }
 
-# wait_http URL STATUS PID: poll (bounded, 10 s) until URL answers STATUS;
-# fails at once if PID (the server) is gone.
+# owns_port PID PORT: true when process PID holds the socket that listens
+# on 127.0.0.1:PORT.
+owns_port() {
+  local addr inode
+  printf -v addr '0100007F:%04X' "$2"
+  inode=$(awk -v a="$addr" '$2 == a && $4 == "0A" { print $10; exit }' /proc/net/tcp)
+  [ -n "$inode" ] &&
+    [ -n "$(find "/proc/$1/fd" -lname "socket:\[$inode\]" 2>/dev/null)" ]
+}
+
+# wait_http URL STATUS PID: poll (bounded, 10 s) until URL answers STATUS
+# and PID (the server) is the one listening on URL's port; fails at once if
+# PID is gone, or if another server answers there. Other files run at the
+# same time (scripts/test.sh): a server that lost the race for a free port
+# may live a moment longer than it takes that port's owner to answer.
 wait_http() {
-  local i
+  local i port=${1#http://*:}
+  port=${port%%/*}
   for i in $(seq 200); do
     kill -0 "$3" 2>/dev/null || return 1
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = "$2" ] && return 0
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = "$2" ]; then
+      owns_port "$3" "$port"
+      return
+    fi
     sleep 0.05
   done
   return 1
