@@ -10,6 +10,9 @@
 # directly: with libfcgi's cgi-fcgi, and with raw FastCGI records written
 # from bash to a TCP listener when the client must vanish mid-body.
 
+# one pass: over HTTP and FastCGI to its own service, whatever the pass's
+#   transport (scripts/test.sh).
+
 load helper
 
 setup_file() {
