@@ -71,11 +71,11 @@ tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-s
 # binaries of tests/migrations.bats too, here and not by the file itself,
 # as both passes run at once.
 #
-# scripts/test.sh runs TEST_JOBS files at a time (bats --jobs, GNU
-# parallel), the two passes at once; then, one at a time, the files marked
-# `# serial:` (they need the machine to themselves). A file marked
-# `# one pass:` picks its own transport (crash.bats, apache.bats, ...) and
-# runs in the first pass only. Every other file, a new one too, runs in
+# scripts/test.sh runs TEST_JOBS files at a time (GNU parallel; default
+# twice the cores), both passes' files in one pool; then, one at a time,
+# the files marked `# serial:` (they need the machine to themselves). A file
+# marked `# one pass:` picks its own transport (crash.bats, apache.bats, ...)
+# and runs in the first pass only. Every other file, a new one too, runs in
 # parallel in both passes. TESTS picks files: make test TESTS=tests/cli.bats.
 DEPS_TEST  = $(if $(SANITIZE),hardening,test)
 TESTS     ?= tests/
