@@ -4,14 +4,17 @@
 #   make                      build ./reassess
 #   make test                 install what the suite needs if missing, build,
 #                             then run the bats suites in tests/ twice: as
-#                             CGI, then over HTTP through nginx
+#                             CGI and over HTTP through nginx, several files
+#                             at a time (scripts/test.sh)
+#   make test TESTS=tests/vendors.bats   the same for some files only
 #   make run                  install what is missing, build, serve a demo on
 #                             http://127.0.0.1:8080 behind nginx
 #   make bench                the benchmark table of bench/README.md
 #   make clean
 #
 # Switches: WERROR=1 turns warnings into errors (CI);
-# SANITIZE=address,undefined builds with the sanitizers.
+# SANITIZE=address,undefined builds with the sanitizers; TEST_JOBS=N runs N
+# test files at a time (default: twice the cores; 1: one after another).
 
 VERSION  = 0.1.0
 PKGS     = jansson sqlite3 libcurl
@@ -75,20 +78,32 @@ tests/reassess-testhooks: reassess.c schema.h .build-flags
 	$(CC) $(CPPFLAGS) -DREASSESS_TEST_HOOKS $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
-# The whole suite twice: each request as a CGI program, then over HTTP with
+# The whole suite twice: each request as a CGI program, and over HTTP with
 # curl through nginx (nginx.conf.example) in front of `reassess serve`, both
-# started per file by tests/helper.bash. apache.bats and systemd.bats start
-# their own servers in either pass. First the Debian packages of the suite
-# are installed if missing (as root; otherwise scripts/deps.sh prints the
-# one sudo line and stops), then the binary is built.
-DEPS_TEST = $(if $(SANITIZE),hardening,test)
+# started per file by tests/helper.bash. First the Debian packages of the
+# suite are installed if missing (as root; otherwise scripts/deps.sh prints
+# the one sudo line and stops), then the binaries are built: the test
+# binaries of tests/migrations.bats too, here and not by the file itself,
+# as both passes run at once.
+#
+# scripts/test.sh runs TEST_JOBS files at a time (GNU parallel; default
+# twice the cores), both passes' files in one pool; then, one at a time,
+# the files marked `# serial:` (they need the machine to themselves). A file
+# marked `# one pass:` picks its own transport (crash.bats, apache.bats, ...)
+# and runs in the first pass only. Every other file, a new one too, runs in
+# parallel in both passes. TESTS picks files: make test TESTS=tests/cli.bats.
+DEPS_TEST  = $(if $(SANITIZE),hardening,test)
+TESTS     ?= tests/
+TEST_JOBS ?=
+TEST_BINS  = reassess tests/reassess-migrated tests/reassess-badmigration \
+             tests/reassess-testhooks
+TEST_RUN   = TESTS='$(TESTS)' TEST_JOBS='$(TEST_JOBS)' bash scripts/test.sh
 test:
 	@sh scripts/deps.sh $(DEPS_TEST)
-	$(MAKE) --no-print-directory reassess
-	@echo '== make test: transport cgi (each request runs ./reassess as CGI)'
-	REASSESS_TRANSPORT=cgi bats tests/
-	@echo '== make test: transport http (curl -> nginx -> reassess serve)'
-	REASSESS_TRANSPORT=http bats tests/
+	$(MAKE) --no-print-directory $(TEST_BINS)
+	@echo '== make test: transports cgi (each request runs ./reassess as CGI)' \
+	    'and http (curl -> nginx -> reassess serve)'
+	$(TEST_RUN) cgi http
 
 run:
 	sh scripts/run.sh
@@ -233,11 +248,13 @@ fuzz: $(FUZZ_BIN)
 
 # The suite over the CGI transport only: the sanitizer pass of CI
 # (make test-cgi SANITIZE=address,undefined), where the HTTP pass would add
-# little but time.
+# little but time. Files at a time as in make test; the files that pick
+# their own transport run here too, so the sanitizers see the workers of
+# `reassess serve` (crash.bats, concurrency.bats, badinput.bats, ...).
 test-cgi:
 	@sh scripts/deps.sh $(DEPS_TEST)
-	$(MAKE) --no-print-directory reassess
-	REASSESS_TRANSPORT=cgi bats tests/
+	$(MAKE) --no-print-directory $(TEST_BINS)
+	$(TEST_RUN) cgi
 
 # Static analysis; both must be clean. cppcheck's configuration and its few
 # suppressions (style opinions STYLE.md decides otherwise) are in .lint/;

@@ -26,12 +26,13 @@ packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
 	libsqlite3-dev libcurl4-openssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
-# The suite: bats; cgi-fcgi (libfcgi-bin), spawn-fcgi and
-# systemd-socket-activate (systemd) as FastCGI client and launchers; apache2
-# for tests/apache.bats (mod_cgid and mod_proxy_fcgi); mandoc for
-# tests/install.bats (renders and lints the installed reassess.8).
-test_packages="bats bats-assert bats-support libfcgi-bin spawn-fcgi python3 openssl systemd
-	apache2 mandoc"
+# The suite: bats, and GNU parallel for its --jobs (scripts/test.sh);
+# cgi-fcgi (libfcgi-bin), spawn-fcgi and systemd-socket-activate (systemd)
+# as FastCGI client and launchers; apache2 for tests/apache.bats (mod_cgid
+# and mod_proxy_fcgi); mandoc for tests/install.bats (renders and lints the
+# installed reassess.8).
+test_packages="bats bats-assert bats-support parallel libfcgi-bin spawn-fcgi python3 openssl
+	systemd apache2 mandoc"
 # Hardening (make lint, make fuzz, make valgrind, the sanitizer build): clang
 # with its sanitizer and libFuzzer runtimes, valgrind, cppcheck, clang-tidy;
 # libasan8 and libubsan1 for gcc's -fsanitize; libssl-dev for the fuzz

@@ -19,6 +19,9 @@
 # made reachable by www-data, and `reassess serve` runs with group www-data
 # and umask 0007, as deploy/reassess.service runs it.
 
+# one pass: through its own Apache servers, whatever the pass's transport
+#   (scripts/test.sh).
+
 load helper
 
 setup_file() {

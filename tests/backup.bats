@@ -4,6 +4,11 @@
 # `reassess serve`. The copy passes `check`, holds every write acknowledged
 # before the backup began, has no half-run reassessment, and serves.
 
+# serial: backups taken while writers run, with bounded waits for writes
+#   to land between them: it runs with the machine to itself
+#   (scripts/test.sh).
+# one pass: over HTTP to its own service, whatever the pass's transport.
+
 load helper
 
 setup_file() {

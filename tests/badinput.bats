@@ -10,6 +10,9 @@
 # directly: with libfcgi's cgi-fcgi, and with raw FastCGI records written
 # from bash to a TCP listener when the client must vanish mid-body.
 
+# one pass: over HTTP and FastCGI to its own service, whatever the pass's
+#   transport (scripts/test.sh).
+
 load helper
 
 setup_file() {
@@ -123,13 +126,15 @@ start_tcp() {
   local try i
   TCP_LOG="$BATS_TEST_TMPDIR/tcp.log"
   for try in 1 2 3 4 5; do
-    TCP_PORT=$((20000 + RANDOM % 40000))
+    TCP_PORT=$(random_port) || continue
     "$REASSESS" --db "$REASSESS_DB" serve --listen "127.0.0.1:$TCP_PORT" \
       --workers 2 2> "$TCP_LOG" 3>&- &
     TCP_PID=$!
     for i in $(seq 100); do
       kill -0 "$TCP_PID" 2>/dev/null || break
-      if tcp_request GET /v1/vendors "ready-$$-$i" 2>/dev/null && [ -n "$code" ]; then
+      # (ours, not another file's server on the same port)
+      if tcp_request GET /v1/vendors "ready-$$-$i" 2>/dev/null && [ -n "$code" ] &&
+        owns_port "$TCP_PID" "$TCP_PORT"; then
         TCP_PIDS="${TCP_PIDS:-} $TCP_PID"    # for teardown: only a live one
         return 0
       fi

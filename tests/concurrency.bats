@@ -5,6 +5,11 @@
 # REASSESS_TRANSPORT the suite runs with; the clients are curl processes in
 # the background.
 
+# serial: 32 simultaneous clients and a load of 2400 requests against four
+#   workers, with curl time limits: it runs with the machine to itself
+#   (scripts/test.sh).
+# one pass: over HTTP to its own service, whatever the pass's transport.
+
 load helper
 
 setup_file() {

@@ -5,6 +5,11 @@
 # database, no reassessment is half run, and `reassess check` finds the file
 # sound.
 
+# serial: CPU-hungry (three clients, a killer and four workers), and what it
+#   counts (kills, acknowledged runs) depends on how much gets done between
+#   kills: it runs with the machine to itself (scripts/test.sh).
+# one pass: over HTTP to its own service, whatever the pass's transport.
+
 load helper
 
 setup_file() {

@@ -4,6 +4,9 @@
 # socket and on TCP, and the plain binary on a socket it inherits on
 # standard input (as spawn-fcgi and mod_fcgid start it).
 
+# one pass: FastCGI to servers of its own; the pass's transport only makes
+#   the vendor of setup_file (scripts/test.sh).
+
 load helper
 
 setup_file() {

@@ -9,6 +9,9 @@
 # REASSESS_TRANSPORT the run has. (systemd itself is not PID 1 in a
 # container, so the units' sandboxing is verified, not run.)
 
+# one pass: FastCGI to the units' own servers, and the CGI transport for
+#   the rest, whatever the pass's (scripts/test.sh).
+
 load helper
 
 setup_file() {
