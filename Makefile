@@ -181,6 +181,7 @@ man-lint:
 #   make test SANITIZE=address,undefined   the suite under ASan+UBSan+LSan
 #   make valgrind              the suite under valgrind memcheck (over HTTP;
 #                              VALGRIND_TRANSPORT=cgi: each request)
+#   make valgrind-ci           the same over CI's part of the suite
 #   make fuzz FUZZ_SECONDS=60  libFuzzer on the request front end (clang)
 #   make lint                  cppcheck and clang-tidy (.clang-tidy)
 
@@ -228,6 +229,20 @@ valgrind:
 	echo "valgrind: $$(ls var/valgrind | wc -l) processes checked"; \
 	exit $$rc
 
+# CI's part of the suite under memcheck (make valgrind is the whole, about
+# 20 minutes more): the front line's checks and refusals (conventions),
+# every reassessment handler and the run (reassessments), the triggers'
+# drafts inside an event's transaction (reassessment_triggers), the webhook
+# handlers and `reassess deliver` against a real receiver (webhooks), and
+# every admin command (cli); over HTTP, so the serve workers are under
+# memcheck for a whole file's requests. Together they reach every section
+# of reassess.c.
+VALGRIND_CI_TESTS = tests/conventions.bats tests/reassessments.bats \
+                    tests/reassessment_triggers.bats tests/webhooks.bats \
+                    tests/cli.bats
+valgrind-ci:
+	$(MAKE) --no-print-directory valgrind VALGRIND_TESTS='$(VALGRIND_CI_TESTS)'
+
 # libFuzzer: tests/fuzz/fuzz_request.c includes reassess.c and feeds each
 # input to handle(); seeds in tests/fuzz/corpus, new inputs and crash
 # reproducers under var/fuzz/.
@@ -270,4 +285,4 @@ lint: schema.h
 	$(CPPCHECK) $(CPPFLAGS) -I. reassess.c
 	$(CLANG_TIDY) reassess.c -- -std=c11 $(CPPFLAGS) -I.
 
-.PHONY: valgrind fuzz fuzz-build lint test-cgi FORCE
+.PHONY: valgrind valgrind-ci fuzz fuzz-build lint test-cgi FORCE
