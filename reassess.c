@@ -168,6 +168,7 @@ enum stmt {
 	STMT_KEY_LIST,
 	STMT_KEY_REVOKE,
 	STMT_KEY_AUTH,
+	STMT_AUDIT_INSERT,
 	STMT_IDEM_GET,
 	STMT_IDEM_PUT,
 	STMT_IDEM_SWEEP,
@@ -373,8 +374,10 @@ enum due_col {
 enum org_list_col { ORGL_ID, ORGL_NAME, ORGL_CREATED_AT };
 #define KEY_LIST_COLS	"id, name, created_at, revoked_at"
 enum key_list_col { KEYL_ID, KEYL_NAME, KEYL_CREATED_AT, KEYL_REVOKED_AT };
-#define KEY_AUTH_COLS	"org_id, secret_hash"
-enum key_auth_col { AUTH_ORG_ID, AUTH_SECRET_HASH };
+#define KEY_AUTH_COLS	"k.org_id, k.secret_hash, k.id, k.name, k.scopes," \
+			" o.api_ip_allowlist"
+enum key_auth_col { AUTH_ORG_ID, AUTH_SECRET_HASH, AUTH_ID, AUTH_NAME,
+	AUTH_SCOPES, AUTH_ALLOWLIST };
 #define IDEM_COLS	"status, body"
 enum idem_col { IDEM_STATUS, IDEM_BODY };
 #define PLAN_RUN_COLS	"name, control_set_ids"
@@ -464,8 +467,13 @@ static const char *const stmts[STMT__MAX] = {
 	"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2)"
 	" WHERE id = ?1",
 	[STMT_KEY_AUTH] =
-	"SELECT " KEY_AUTH_COLS " FROM api_keys"
-	" WHERE secret_hash = ?1 AND revoked_at IS NULL",
+	"SELECT " KEY_AUTH_COLS " FROM api_keys k JOIN orgs o ON o.id = k.org_id"
+	" WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL"
+	" AND (k.expires_at IS NULL OR k.expires_at > ?2)",
+	[STMT_AUDIT_INSERT] =
+	"INSERT INTO audit_log (id, org_id, created_at, actor_id, actor_name,"
+	" event_type, event_group, target_type, target_id, summary, data)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[STMT_IDEM_GET] =
 	"SELECT " IDEM_COLS " FROM idempotency_keys"
 	" WHERE org_id = ?1 AND endpoint = ?2 AND key_hash = ?3"
@@ -791,6 +799,7 @@ enum kind {
 	KIND_WEBHOOK,
 	KIND_EVT,
 	KIND_DELIVERY,
+	KIND_AUDIT,
 	KIND__MAX
 };
 
@@ -807,6 +816,7 @@ static const char *const kind_prefixes[KIND__MAX] = {
 	"cbwh_",		/* KIND_WEBHOOK */
 	"cbevt_",		/* KIND_EVT */
 	"cbwhd_",		/* KIND_DELIVERY */
+	"cbaud_",		/* KIND_AUDIT */
 };
 
 static const char *const kind_nouns[KIND__MAX] = {
@@ -822,6 +832,7 @@ static const char *const kind_nouns[KIND__MAX] = {
 	"Webhook",		/* KIND_WEBHOOK */
 	"Event",		/* KIND_EVT */
 	"Delivery",		/* KIND_DELIVERY */
+	"Audit record",		/* KIND_AUDIT */
 };
 
 static const char *const kind_not_found[KIND__MAX] = {
@@ -837,6 +848,36 @@ static const char *const kind_not_found[KIND__MAX] = {
 	"webhook_not_found",		/* KIND_WEBHOOK */
 	"event_not_found",		/* KIND_EVT */
 	"delivery_not_found",		/* KIND_DELIVERY */
+	"audit_record_not_found",	/* KIND_AUDIT */
+};
+
+/* The target_type of an audit record about an object of the kind (6.4). */
+static const char *const kind_targets[KIND__MAX] = {
+	"org",				/* KIND_ORG */
+	"api_key",			/* KIND_KEY */
+	"vendor",			/* KIND_VENDOR */
+	"radar_event",			/* KIND_EVENT */
+	"alert",			/* KIND_ALERT */
+	"assessment_plan",		/* KIND_PLAN */
+	"assessment",			/* KIND_ASMT */
+	"reassessment",			/* KIND_RSM */
+	"reassessment_trigger",		/* KIND_TRIGGER */
+	"webhook",			/* KIND_WEBHOOK */
+	"webhook_event",		/* KIND_EVT */
+	"webhook_delivery",		/* KIND_DELIVERY */
+	"audit_record",			/* KIND_AUDIT */
+};
+
+/*
+ * The scopes a key can carry (6.1): bits of rq.scopes and route.scope, and
+ * their names, as stored in api_keys.scopes and shown in key objects.
+ */
+#define SCOPE_KEYS_MANAGE	0x01	/* 6.2, and 6.3's changes */
+#define SCOPE_AUDIT_READ	0x02	/* 6.4's system log */
+static const char *const scope_names[] = {
+	"keys:manage",			/* SCOPE_KEYS_MANAGE */
+	"audit:read",			/* SCOPE_AUDIT_READ */
+	NULL
 };
 
 /* JSON types a body field can have. */
@@ -924,6 +965,13 @@ struct rq {
 	size_t			 bodylen;
 	json_t			*json;		/* owned: parsed body, an object */
 	char			 org[ID_LEN];	/* the key's org, once known */
+	char			 key_id[ID_LEN]; /* the key, once known */
+	char			*key_name;	/* owned: its name, or NULL */
+	unsigned		 scopes;	/* its SCOPE_* bits */
+	char			*allowlist;	/* owned: its org's allowlist,
+						   JSON text, when not empty */
+	char			 client_ip[INET6_ADDRSTRLEN]; /* REMOTE_ADDR,
+						   or "" when not given */
 	char			 request_id[REQUEST_ID_MAX + 1];
 	int64_t			 now;		/* the request's clock */
 	int			 status;	/* response status; 0: none yet */
@@ -949,11 +997,13 @@ struct route {
 	enum kind		 kind;		/* what the '*' names */
 	const struct field	*body;		/* with R_BODY: the body's shape */
 	const struct qfield	*query;		/* query parameters, or NULL */
+	unsigned		 scope;		/* SCOPE_* the key needs, or 0 */
 };
 #define R_WRITE		0x01	/* runs in BEGIN IMMEDIATE, else BEGIN */
 #define R_BODY		0x02	/* takes a JSON body (415, 422 apply) */
 #define R_LIST		0x04	/* paged: limit and offset */
 #define R_IDEMPOTENT	0x08	/* honours Idempotency-Key (1.6) */
+#define R_ANY_IP	0x10	/* exempt from the org's IP allowlist (6.3) */
 
 /*
  * A growing text buffer, for responses written straight from rows. After
@@ -2589,6 +2639,76 @@ out:
 	json_decref(subs);
 	json_decref(fields);
 	return ret;
+}
+
+/*
+ * One audit record (6.4), in the connection's transaction. The actor is
+ * the key (actor_id, actor_name), or the system and the command line when
+ * actor_id is NULL; target is the kind and id of the object, or KIND__MAX
+ * and NULL for none; data is borrowed. 0, or -1 on failure (recorded on
+ * the connection, or out of memory or randomness).
+ */
+struct audit {
+	const char	*org;
+	const char	*actor_id;		/* NULL: system, command line */
+	const char	*actor_name;
+	int64_t		 now;
+	const char	*event_type;		/* record_created, ... */
+	const char	*event_group;		/* configuration, radar, ... */
+	enum kind	 target;		/* KIND__MAX: none */
+	const char	*target_id;
+	const char	*summary;		/* one sentence */
+	const json_t	*data;			/* NULL: {} */
+};
+
+static int
+audit_write(struct conn *c, const struct audit *a)
+{
+	char	 id[ID_LEN], *data;
+	int	 rc;
+
+	if (new_id(id, KIND_AUDIT) == -1)
+		return -1;
+	if ((data = a->data != NULL ? json_dumps(a->data, JSON_COMPACT) :
+	    strdup("{}")) == NULL)
+		return -1;
+	rc = exec(c, STMT_AUDIT_INSERT, "ssissssssss", id, a->org, a->now,
+	    a->actor_id, a->actor_name, a->event_type, a->event_group,
+	    a->target == KIND__MAX ? NULL : kind_targets[a->target],
+	    a->target_id, a->summary, data);
+	free(data);
+	return rc;
+}
+
+/*
+ * A change record of the request's key about one object (6.4): event_type
+ * and event_group as 6.4 names them, data (borrowed) the field-level diff
+ * or the created values, and the summary a printf format. 0, or -1 on
+ * failure (answered, or recorded on the connection).
+ */
+static int
+audit_change(struct rq *r, const char *type, const char *group, enum kind k,
+    const char *id, const json_t *data, const char *fmt, ...)
+{
+	struct audit	 a;
+	char		 summary[1024];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(summary, sizeof(summary), fmt, ap);
+	va_end(ap);
+	a = (struct audit){ .org = r->org, .now = r->now,
+	    .actor_id = r->key_id[0] != '\0' ? r->key_id : NULL,
+	    .actor_name = r->key_name, .event_type = type,
+	    .event_group = group, .target = k, .target_id = id,
+	    .summary = summary, .data = data };
+	if (audit_write(r->conn, &a) == -1) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "out of memory or randomness writing "
+			    "an audit record");
+		return -1;
+	}
+	return 0;
 }
 
 /* emit() of {idfield: id}. */
@@ -4516,81 +4636,195 @@ h_webhook_deliveries(struct rq *r)
 
 static const struct route routes[] = {
 	{ METHOD_GET, "/v1/reassessments", h_rsm_list,
-	    R_LIST, KIND_RSM, NULL, rsm_query },
+	    R_LIST, KIND_RSM, NULL, rsm_query, 0 },
 	{ METHOD_POST, "/v1/reassessments", h_rsm_create,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_create_fields, NULL },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_create_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/reassessments/*", h_rsm_get,
-	    0, KIND_RSM, NULL, NULL },
+	    0, KIND_RSM, NULL, NULL, 0 },
 	{ METHOD_PATCH, "/v1/reassessments/*", h_rsm_update,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_update_fields, NULL },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_update_fields, NULL, 0 },
 	{ METHOD_POST, "/v1/reassessments/*/vendors", h_rsm_add_vendors,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_vendors_fields, NULL },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_vendors_fields, NULL, 0 },
 	{ METHOD_POST, "/v1/reassessments/*/vendor_inclusion", h_rsm_inclusion,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_inclusion_fields, NULL },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_inclusion_fields, NULL, 0 },
 	{ METHOD_POST, "/v1/reassessments/*/confirm", h_rsm_confirm,
-	    R_WRITE, KIND_RSM, NULL, NULL },
+	    R_WRITE, KIND_RSM, NULL, NULL, 0 },
 	{ METHOD_POST, "/v1/reassessments/*/dismiss", h_rsm_dismiss,
-	    R_WRITE, KIND_RSM, NULL, NULL },
+	    R_WRITE, KIND_RSM, NULL, NULL, 0 },
 	{ METHOD_POST, "/v1/reassessments/*/run", h_rsm_run,
-	    R_WRITE, KIND_RSM, NULL, NULL },
+	    R_WRITE, KIND_RSM, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/reassessment_triggers", h_trg_list,
-	    R_LIST, KIND_TRIGGER, NULL, trg_query },
+	    R_LIST, KIND_TRIGGER, NULL, trg_query, 0 },
 	{ METHOD_POST, "/v1/reassessment_triggers", h_trg_create,
-	    R_WRITE | R_BODY, KIND_TRIGGER, trg_create_fields, NULL },
+	    R_WRITE | R_BODY, KIND_TRIGGER, trg_create_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/reassessment_triggers/*", h_trg_get,
-	    0, KIND_TRIGGER, NULL, NULL },
+	    0, KIND_TRIGGER, NULL, NULL, 0 },
 	{ METHOD_PATCH, "/v1/reassessment_triggers/*", h_trg_update,
-	    R_WRITE | R_BODY, KIND_TRIGGER, trg_update_fields, NULL },
+	    R_WRITE | R_BODY, KIND_TRIGGER, trg_update_fields, NULL, 0 },
 	{ METHOD_DELETE, "/v1/reassessment_triggers/*", h_trg_delete,
-	    R_WRITE, KIND_TRIGGER, NULL, NULL },
+	    R_WRITE, KIND_TRIGGER, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/vendors", h_vendor_list,
-	    R_LIST, KIND_VENDOR, NULL, vendor_query },
+	    R_LIST, KIND_VENDOR, NULL, vendor_query, 0 },
 	{ METHOD_POST, "/v1/vendors", h_vendor_create,
 	    R_WRITE | R_BODY | R_IDEMPOTENT, KIND_VENDOR,
-	    vendor_create_fields, NULL },
+	    vendor_create_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/vendors/*", h_vendor_get,
-	    0, KIND_VENDOR, NULL, NULL },
+	    0, KIND_VENDOR, NULL, NULL, 0 },
 	{ METHOD_PATCH, "/v1/vendors/*", h_vendor_update,
-	    R_WRITE | R_BODY, KIND_VENDOR, vendor_update_fields, NULL },
+	    R_WRITE | R_BODY, KIND_VENDOR, vendor_update_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/radar/events", h_event_list,
-	    R_LIST, KIND_EVENT, NULL, event_query },
+	    R_LIST, KIND_EVENT, NULL, event_query, 0 },
 	{ METHOD_POST, "/v1/radar/events", h_event_create,
-	    R_WRITE | R_BODY, KIND_EVENT, event_create_fields, NULL },
+	    R_WRITE | R_BODY, KIND_EVENT, event_create_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/radar/events/*", h_event_get,
-	    0, KIND_EVENT, NULL, NULL },
+	    0, KIND_EVENT, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/radar/alerts", h_alert_list,
-	    R_LIST, KIND_ALERT, NULL, alert_query },
+	    R_LIST, KIND_ALERT, NULL, alert_query, 0 },
 	{ METHOD_GET, "/v1/radar/alerts/*", h_alert_get,
-	    0, KIND_ALERT, NULL, NULL },
+	    0, KIND_ALERT, NULL, NULL, 0 },
 	{ METHOD_POST, "/v1/radar/alerts/*/dismiss", h_alert_dismiss,
-	    R_WRITE | R_BODY, KIND_ALERT, dismiss_fields, NULL },
+	    R_WRITE | R_BODY, KIND_ALERT, dismiss_fields, NULL, 0 },
 	{ METHOD_POST, "/v1/radar/alerts/*/undismiss", h_alert_undismiss,
-	    R_WRITE, KIND_ALERT, NULL, NULL },
+	    R_WRITE, KIND_ALERT, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/assessment_plans", h_plan_list,
-	    R_LIST, KIND_PLAN, NULL, NULL },
+	    R_LIST, KIND_PLAN, NULL, NULL, 0 },
 	{ METHOD_POST, "/v1/assessment_plans", h_plan_create,
-	    R_WRITE | R_BODY, KIND_PLAN, plan_create_fields, NULL },
+	    R_WRITE | R_BODY, KIND_PLAN, plan_create_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/assessment_plans/*", h_plan_get,
-	    0, KIND_PLAN, NULL, NULL },
+	    0, KIND_PLAN, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/assessments", h_asmt_list,
-	    R_LIST, KIND_ASMT, NULL, asmt_query },
+	    R_LIST, KIND_ASMT, NULL, asmt_query, 0 },
 	{ METHOD_GET, "/v1/assessments/*", h_asmt_get,
-	    0, KIND_ASMT, NULL, NULL },
+	    0, KIND_ASMT, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/webhooks", h_webhook_list,
-	    0, KIND_WEBHOOK, NULL, NULL },
+	    0, KIND_WEBHOOK, NULL, NULL, 0 },
 	{ METHOD_POST, "/v1/webhooks", h_webhook_create,
-	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_create_fields, NULL },
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_create_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/webhooks/*", h_webhook_get,
-	    0, KIND_WEBHOOK, NULL, NULL },
+	    0, KIND_WEBHOOK, NULL, NULL, 0 },
 	{ METHOD_PATCH, "/v1/webhooks/*", h_webhook_update,
-	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_update_fields, NULL },
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_update_fields, NULL, 0 },
 	{ METHOD_DELETE, "/v1/webhooks/*", h_webhook_delete,
-	    R_WRITE, KIND_WEBHOOK, NULL, NULL },
+	    R_WRITE, KIND_WEBHOOK, NULL, NULL, 0 },
 	{ METHOD_POST, "/v1/webhooks/*/test", h_webhook_test,
-	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_test_fields, NULL },
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_test_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/webhooks/*/deliveries", h_webhook_deliveries,
-	    R_LIST, KIND_WEBHOOK, NULL, NULL },
+	    R_LIST, KIND_WEBHOOK, NULL, NULL, 0 },
 };
+
+/* ------------------------------------------------------------------------
+ * IP addresses and CIDRs (6.3)
+ * ------------------------------------------------------------------------ */
+
+/* An address or a network: IPv4 as 4 bytes, IPv6 as 16. */
+struct cidr {
+	int		 v6;		/* 0: IPv4, 1: IPv6 */
+	unsigned char	 a[16];		/* the address, host bits cleared */
+	int		 bits;		/* prefix length: 0..32 or 0..128 */
+};
+
+/*
+ * Parse an address, or a network "address/bits", IPv4 or IPv6, into c;
+ * host bits under the prefix are cleared ("10.1.2.3/8" is 10.0.0.0/8).
+ * An IPv4-mapped IPv6 address without a prefix is taken as IPv4, so that
+ * a dual-stack socket's "::ffff:192.0.2.1" matches 192.0.2.0/24. 0, or -1
+ * when s is neither.
+ */
+static int
+cidr_parse(const char *s, struct cidr *c)
+{
+	static const unsigned char mapped[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char		 host[INET6_ADDRSTRLEN + 1];
+	const char	*slash = strchr(s, '/');
+	size_t		 n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	int64_t		 bits;
+	int		 i, max;
+
+	if (n == 0 || n >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, host, c->a) == 1)
+		c->v6 = 0;
+	else if (inet_pton(AF_INET6, host, c->a) == 1)
+		c->v6 = 1;
+	else
+		return -1;
+	if (c->v6 && slash == NULL && memcmp(c->a, mapped, 12) == 0) {
+		memmove(c->a, c->a + 12, 4);
+		memset(c->a + 4, 0, 12);
+		c->v6 = 0;
+	}
+	max = c->v6 ? 128 : 32;
+	c->bits = max;
+	if (slash != NULL) {
+		if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3 ||
+		    parse_int(slash + 1, strlen(slash + 1), 0, max, &bits) !=
+		    PI_OK)
+			return -1;
+		c->bits = (int)bits;
+	}
+	for (i = c->bits; i < max; i++)
+		c->a[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	return 0;
+}
+
+/* Is the address ip inside the network net? */
+static int
+cidr_contains(const struct cidr *net, const struct cidr *ip)
+{
+	int	 i;
+
+	if (net->v6 != ip->v6)
+		return 0;
+	for (i = 0; i < net->bits; i++)
+		if ((net->a[i / 8] ^ ip->a[i / 8]) & (0x80u >> (i % 8)))
+			return 0;
+	return 1;
+}
+
+/*
+ * Is the address ip inside one of the entries of list, a JSON array of
+ * address or CIDR strings? 1 or 0; -1 when list is not such an array. An
+ * address that does not parse (or "") is inside no list.
+ */
+static int
+ip_in_list(const char *ip, const char *list)
+{
+	struct cidr	 addr, net;
+	json_t		*a, *v;
+	size_t		 i;
+	int		 in = 0;
+
+	if ((a = json_loads(list, 0, NULL)) == NULL || !json_is_array(a)) {
+		json_decref(a);
+		return -1;
+	}
+	if (cidr_parse(ip, &addr) == 0 && addr.bits == (addr.v6 ? 128 : 32))
+		json_array_foreach(a, i, v)
+			if (json_is_string(v) &&
+			    cidr_parse(json_string_value(v), &net) == 0 &&
+			    cidr_contains(&net, &addr)) {
+				in = 1;
+				break;
+			}
+	json_decref(a);
+	return in;
+}
+
+/*
+ * The client's address from REMOTE_ADDR, as given, into out; "" when it
+ * is absent or too long to be an address.
+ */
+static void
+client_ip(char *out, size_t sz, const char *remote)
+{
+	if (remote == NULL || strlen(remote) >= sz)
+		remote = "";
+	memcpy(out, remote, strlen(remote) + 1);
+}
 
 /* ------------------------------------------------------------------------
  * The request front end: one request, whatever the transport
@@ -4901,9 +5135,40 @@ ready_connection(struct rq *r)
 }
 
 /*
+ * What a request needs of the key of an authentication row: its org, id,
+ * name, scopes, and its org's allowlist when one is set. 0, or -1 when
+ * out of memory.
+ */
+static int
+key_take(struct rq *r, sqlite3_stmt *st)
+{
+	const char	*scopes, *list;
+	size_t		 i;
+	char		 quoted[64];
+
+	col_copy(st, AUTH_ORG_ID, r->org, sizeof(r->org));
+	col_copy(st, AUTH_ID, r->key_id, sizeof(r->key_id));
+	if (sqlite3_column_type(st, AUTH_NAME) != SQLITE_NULL &&
+	    (r->key_name = col_dup(st, AUTH_NAME)) == NULL)
+		return -1;
+	/* Only `reassess key create --scope` writes them: known names. */
+	scopes = (const char *)sqlite3_column_text(st, AUTH_SCOPES);
+	for (i = 0; scopes != NULL && scope_names[i] != NULL; i++) {
+		snprintf(quoted, sizeof(quoted), "\"%s\"", scope_names[i]);
+		if (strstr(scopes, quoted) != NULL)
+			r->scopes |= 1u << i;
+	}
+	list = (const char *)sqlite3_column_text(st, AUTH_ALLOWLIST);
+	if (list != NULL && strcmp(list, "[]") != 0 &&
+	    (r->allowlist = strdup(list)) == NULL)
+		return -1;
+	return 0;
+}
+
+/*
  * Authentication (1.2): the Bearer key of the Authorization header sets
  * r->org. 401 "Not authenticated" without a Bearer key; 401 "Invalid or
- * expired API key." for one that is unknown or revoked; both with
+ * expired API key." for one that is unknown, revoked or expired; both with
  * WWW-Authenticate: Bearer.
  *
  * Rationale: the lookup is by SHA-256 of the presented secret, so the
@@ -4932,13 +5197,15 @@ authenticate(struct rq *r, struct io *io)
 	if (n == 0)
 		goto unauthenticated;
 	sha256(tok, n, h);
-	if ((st = q(r->conn, STMT_KEY_AUTH, "b", h, sizeof(h))) == NULL ||
-	    (rc = step(r->conn, st)) == -1)
+	if ((st = q(r->conn, STMT_KEY_AUTH, "bi", h, sizeof(h), r->now)) ==
+	    NULL || (rc = step(r->conn, st)) == -1)
 		return -1;
 	if (rc == SQLITE_ROW &&
 	    sqlite3_column_bytes(st, AUTH_SECRET_HASH) == (int)sizeof(h) &&
 	    equal_ct(sqlite3_column_blob(st, AUTH_SECRET_HASH), h, sizeof(h)))
-		col_copy(st, AUTH_ORG_ID, r->org, sizeof(r->org));
+		rc = key_take(r, st);
+	else
+		rc = 0;
 	/*
 	 * Rationale: reset now, not at the end of the request. A statement
 	 * left on its row holds its read snapshot open, and the write
@@ -4947,6 +5214,8 @@ authenticate(struct rq *r, struct io *io)
 	 * become a writer.
 	 */
 	sqlite3_reset(st);
+	if (rc == -1)
+		return fail_internal(r, "out of memory");
 	if (r->org[0] != '\0')
 		return 0;
 	add_header(r, "WWW-Authenticate", "Bearer");
@@ -4954,6 +5223,44 @@ authenticate(struct rq *r, struct io *io)
 unauthenticated:
 	add_header(r, "WWW-Authenticate", "Bearer");
 	return fail_plain(r, 401, "Not authenticated");
+}
+
+/*
+ * The org's IP allowlist (6.3): with one set, a caller whose REMOTE_ADDR
+ * is outside it gets 403 ip_not_allowed, on every route but those marked
+ * R_ANY_IP. A caller the web server gave no address is outside any list.
+ */
+static int
+check_client_ip(struct rq *r)
+{
+	int	 in;
+
+	if (r->allowlist == NULL || (r->route->flags & R_ANY_IP))
+		return 0;
+	if ((in = ip_in_list(r->client_ip, r->allowlist)) == 1)
+		return 0;
+	if (in == -1)
+		return fail_internal(r, "the org's api_ip_allowlist is unreadable");
+	return fail(r, 403, "ip_not_allowed", "Access from this IP address is "
+	    "not allowed by the organization's API IP allowlist.");
+}
+
+/*
+ * Scopes (6.1): a route that needs one answers 403 insufficient_scope to
+ * a key without it, before the body is looked at.
+ */
+static int
+check_scope(struct rq *r)
+{
+	size_t	 i;
+
+	if ((r->scopes & r->route->scope) == r->route->scope)
+		return 0;
+	for (i = 0; scope_names[i + 1] != NULL; i++)
+		if (r->route->scope & ~r->scopes & (1u << i))
+			break;
+	return fail(r, 403, "insufficient_scope", "This API key lacks the "
+	    "%s scope.", scope_names[i]);
 }
 
 /*
@@ -5093,6 +5400,12 @@ dispatch(struct rq *r, struct io *io)
 	/* The key, before anything of the org is looked at: 401. */
 	if (authenticate(r, io) != 0)
 		goto out;
+	/* The org's IP allowlist, before anything else: 403. */
+	if (check_client_ip(r) != 0)
+		goto out;
+	/* The scope the route needs, before the body is looked at: 403. */
+	if (check_scope(r) != 0)
+		goto out;
 	/* From here on, one transaction: a refusal rolls it back. */
 	if (begin(r) != 0)
 		goto out;
@@ -5144,6 +5457,8 @@ rq_free(struct rq *r)
 	}
 	json_decref(r->json);
 	json_decref(r->subs);
+	free(r->key_name);
+	free(r->allowlist);
 	free(r->body);
 	free(r->out);
 	free(r->id);
@@ -5164,6 +5479,7 @@ handle(struct conn *c, struct io *io)
 	r.now = wall_now();
 	r.method = METHOD__MAX;
 	set_request_id(&r, io_param(io, "REQUEST_ID"));
+	client_ip(r.client_ip, sizeof(r.client_ip), io_param(io, "REMOTE_ADDR"));
 	if ((m = io_param(io, "REQUEST_METHOD")) != NULL)
 		for (i = 0; i < METHOD__MAX; i++)
 			if (strcmp(m, methods[i]) == 0)

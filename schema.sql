@@ -1,7 +1,7 @@
--- reassess: the database schema, version 6.
+-- reassess: the database schema, version 7.
 --
 -- This is the schema that a fresh database gets, whole: `reassess init` on
--- an empty file runs this file and sets PRAGMA user_version = 6, in one
+-- an empty file runs this file and sets PRAGMA user_version = 7, in one
 -- transaction. The Makefile builds it into the binary
 -- (scripts/embed-sql.sh). Read it to know what a table looks like.
 --
@@ -17,7 +17,8 @@
 -- reassessment_vendors_in_order (0004); 5 reassessment_vendors and
 -- reassessment_alerts WITHOUT ROWID, the indexes no statement used
 -- dropped (0005); 6 reassessment_triggers and reassessments.trigger_id
--- (0006).
+-- (0006); 7 key scopes and expiry, the org's IP allowlist, the audit log
+-- (0007).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
@@ -46,7 +47,12 @@ CREATE TABLE orgs (
   id         TEXT PRIMARY KEY                 -- "cborg_" and 32 hex digits
                CHECK (id LIKE 'cborg\_%' ESCAPE '\'),
   name       TEXT NOT NULL,                   -- free text, for the operator
-  created_at INTEGER NOT NULL                 -- when it was made
+  created_at INTEGER NOT NULL,                -- when it was made
+  -- API.md 6.3: a JSON array of CIDRs or addresses, IPv4 or IPv6; empty:
+  -- a key of the org may call from anywhere.
+  api_ip_allowlist TEXT NOT NULL DEFAULT '[]'
+  CHECK (json_valid(api_ip_allowlist)),
+  updated_at INTEGER                          -- last change; NULL: never
 );
 
 -- API keys. The secret itself is never stored: only its SHA-256.
@@ -60,7 +66,17 @@ CREATE TABLE api_keys (
   -- hashed and looked up here (the UNIQUE's index).
   secret_hash BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
   created_at  INTEGER NOT NULL,               -- when it was made
-  revoked_at  INTEGER                         -- NULL while the key is live
+  revoked_at  INTEGER,                        -- NULL while the key is live
+  -- API.md 6.1: a JSON array of "keys:manage", "audit:read"; granted
+  -- only on the command line.
+  scopes TEXT NOT NULL DEFAULT '[]'
+  CHECK (json_valid(scopes)),
+  expires_at INTEGER,                         -- NULL: never expires
+  -- Set from the batched API-call records, so it may lag by a minute.
+  last_used_at INTEGER,
+  -- The key whose POST /v1/api-keys (or rotate) made this one; NULL when
+  -- made on the command line.
+  created_by TEXT REFERENCES api_keys(id)
 );
 -- `reassess key list ORG_ID`, oldest first.
 CREATE INDEX api_keys_by_org ON api_keys(org_id, created_at);
@@ -439,3 +455,32 @@ CREATE INDEX webhook_deliveries_by_webhook
 -- `reassess deliver`: the due pending rows.
 CREATE INDEX webhook_deliveries_due
   ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+
+-- ------------------------------------------------------------------------
+-- The audit log (version 7)
+-- ------------------------------------------------------------------------
+
+-- API.md 6.4: change records, written in the transaction of the change,
+-- and API-call records (event_type 'external_api_call'), written by the
+-- worker in batches after the responses have gone. "Newest first" is
+-- created_at DESC, seq DESC.
+CREATE TABLE audit_log (
+  seq         INTEGER PRIMARY KEY,            -- insertion order
+  id          TEXT NOT NULL                   -- "cbaud_" and 32 hex digits
+                CHECK (id LIKE 'cbaud\_%' ESCAPE '\'),
+  org_id      TEXT NOT NULL REFERENCES orgs(id),  -- whose record
+  created_at  INTEGER NOT NULL,               -- when it happened
+  actor_id    TEXT,                           -- the key; NULL: system, CLI
+  actor_name  TEXT,                           -- its name then
+  event_type  TEXT NOT NULL,                  -- record_created, ...
+  event_group TEXT NOT NULL,                  -- configuration, radar, ...
+  target_type TEXT,                           -- vendor, api_key, ...
+  target_id   TEXT,                           -- the object's id
+  summary     TEXT NOT NULL,                  -- one sentence
+  data        TEXT NOT NULL CHECK (json_valid(data))  -- diff, values, call
+);
+-- GET /v1/system_audit_log, newest first, start_ts/end_ts; retention.
+CREATE INDEX audit_log_by_org ON audit_log(org_id, created_at);
+-- GET /v1/activity: one object's change records.
+CREATE INDEX audit_log_by_target ON audit_log(target_id)
+  WHERE event_type <> 'external_api_call';

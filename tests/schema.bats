@@ -228,7 +228,10 @@ entry_order() {
     CREATE TABLE orgs_new (
       id         TEXT PRIMARY KEY CHECK (id LIKE 'cborg\_%' ESCAPE '\'),
       name       TEXT NOT NULL,
-      created_at INTEGER NOT NULL
+      created_at INTEGER NOT NULL,
+      api_ip_allowlist TEXT NOT NULL DEFAULT '[]'
+        CHECK (json_valid(api_ip_allowlist)),
+      updated_at INTEGER
     );
     INSERT INTO orgs_new SELECT * FROM orgs;
     DROP TABLE orgs;
