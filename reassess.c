@@ -83,6 +83,7 @@
 #define LIST_DEFAULT	50		/* default page size (1.5) */
 #define LIST_MAX	200		/* largest page size (1.5) */
 #define ERRORS_MAX	100		/* entries listed in one 422 */
+#define ALLOWLIST_MAX	100		/* entries in an org's IP allowlist (6.3) */
 #define QUERY_MAX	64		/* query parameters looked at */
 #define PATH_IDS	2		/* ids one route pattern can capture */
 #define ID_LEN		48		/* buffer for "<prefix>_<32 hex>" */
@@ -164,6 +165,11 @@ enum stmt {
 	STMT_ORG_INSERT,
 	STMT_ORG_LIST,
 	STMT_ORG_EXISTS,
+	/* The org and its IP allowlist (6.3) */
+	STMT_ORG_GET,
+	STMT_ORG_UPDATE,
+	STMT_ORG_ALLOWLIST,
+	STMT_ORG_ALLOWLIST_CLEAR,
 	STMT_KEY_INSERT,
 	STMT_KEY_LIST,
 	STMT_KEY_REVOKE,
@@ -372,6 +378,11 @@ enum due_col {
 /* The smaller lists of one statement each. */
 #define ORG_LIST_COLS	"id, name, created_at"
 enum org_list_col { ORGL_ID, ORGL_NAME, ORGL_CREATED_AT };
+/* An org (6.3): updated_at reads as created_at until the first change. */
+#define ORG_COLS	"id, name, api_ip_allowlist, created_at," \
+			" coalesce(updated_at, created_at)"
+enum org_col { ORG_ID, ORG_NAME, ORG_ALLOWLIST, ORG_CREATED_AT,
+	ORG_UPDATED_AT };
 #define KEY_LIST_COLS	"id, name, created_at, revoked_at"
 enum key_list_col { KEYL_ID, KEYL_NAME, KEYL_CREATED_AT, KEYL_REVOKED_AT };
 #define KEY_AUTH_COLS	"k.org_id, k.secret_hash, k.id, k.name, k.scopes," \
@@ -457,6 +468,21 @@ static const char *const stmts[STMT__MAX] = {
 	"SELECT " ORG_LIST_COLS " FROM orgs ORDER BY created_at, rowid",
 	[STMT_ORG_EXISTS] =
 	"SELECT 1 FROM orgs WHERE id = ?1",
+	/* The org and its IP allowlist (6.3) */
+	[STMT_ORG_GET] =
+	"SELECT " ORG_COLS " FROM orgs WHERE id = ?1 AND id = ?2",
+	/* A no-op (nothing would change) touches no row and not updated_at. */
+	[STMT_ORG_UPDATE] =
+	"UPDATE orgs SET name = coalesce(?3, name),"
+	" api_ip_allowlist = coalesce(?4, api_ip_allowlist), updated_at = ?5"
+	" WHERE id = ?1 AND id = ?2"
+	" AND (name IS NOT coalesce(?3, name)"
+	" OR api_ip_allowlist IS NOT coalesce(?4, api_ip_allowlist))",
+	[STMT_ORG_ALLOWLIST] =
+	"SELECT api_ip_allowlist FROM orgs WHERE id = ?1",
+	[STMT_ORG_ALLOWLIST_CLEAR] =
+	"UPDATE orgs SET api_ip_allowlist = '[]', updated_at = ?2"
+	" WHERE id = ?1 AND json_array_length(api_ip_allowlist) > 0",
 	[STMT_KEY_INSERT] =
 	"INSERT INTO api_keys (id, org_id, name, secret_hash, created_at)"
 	" VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1409,6 +1435,7 @@ status_text(int status)
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
@@ -3032,6 +3059,353 @@ check_json_body(struct rq *r, json_t *errs)
 }
 
 /* ------------------------------------------------------------------------
+ * IP addresses and CIDRs (6.3)
+ * ------------------------------------------------------------------------ */
+
+/* An address or a network: IPv4 as 4 bytes, IPv6 as 16. */
+struct cidr {
+	int		 v6;		/* 0: IPv4, 1: IPv6 */
+	unsigned char	 a[16];		/* the address, host bits cleared */
+	int		 bits;		/* prefix length: 0..32 or 0..128 */
+};
+
+/*
+ * Parse an address, or a network "address/bits", IPv4 or IPv6, into c;
+ * host bits under the prefix are cleared ("10.1.2.3/8" is 10.0.0.0/8).
+ * IPv4-mapped IPv6 (::ffff:a.b.c.d, or ::ffff:a.b.c.d/96+n) is taken as
+ * the IPv4 address or network (a.b.c.d, a.b.c.d/n), so that a dual-stack
+ * socket's "::ffff:192.0.2.1" matches 192.0.2.0/24, and 192.0.2.1
+ * matches ::ffff:192.0.2.0/120. 0, or -1 when s is neither (a name, a
+ * zone "%eth0", spaces, IPv4 with leading zeros, a prefix out of range).
+ */
+static int
+cidr_parse(const char *s, struct cidr *c)
+{
+	static const unsigned char mapped[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char		 host[INET6_ADDRSTRLEN + 1];
+	const char	*slash = strchr(s, '/');
+	size_t		 n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	int64_t		 bits;
+	int		 i, max;
+
+	if (n == 0 || n >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, host, c->a) == 1)
+		c->v6 = 0;
+	else if (inet_pton(AF_INET6, host, c->a) == 1)
+		c->v6 = 1;
+	else
+		return -1;
+	max = c->v6 ? 128 : 32;
+	c->bits = max;
+	if (slash != NULL) {
+		if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3 ||
+		    parse_int(slash + 1, strlen(slash + 1), 0, max, &bits) !=
+		    PI_OK)
+			return -1;
+		c->bits = (int)bits;
+	}
+	/*
+	 * Rationale: a mapped network shorter than /96 reaches beyond the
+	 * mapped block; it stays an IPv6 network, matching IPv6 callers.
+	 */
+	if (c->v6 && c->bits >= 96 && memcmp(c->a, mapped, 12) == 0) {
+		memmove(c->a, c->a + 12, 4);
+		memset(c->a + 4, 0, 12);
+		c->v6 = 0;
+		c->bits -= 96;
+		max = 32;
+	}
+	for (i = c->bits; i < max; i++)
+		c->a[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	return 0;
+}
+
+/*
+ * The canonical text of c, "address/bits" with the prefix always written
+ * ("10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"), into out of size sz.
+ * 0, or -1 when it does not fit.
+ */
+static int
+cidr_format(const struct cidr *c, char *out, size_t sz)
+{
+	char	 host[INET6_ADDRSTRLEN];
+	int	 n;
+
+	if (inet_ntop(c->v6 ? AF_INET6 : AF_INET, c->a, host,
+	    sizeof(host)) == NULL)
+		return -1;
+	n = snprintf(out, sz, "%s/%d", host, c->bits);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/* Is the address ip inside the network net? */
+static int
+cidr_contains(const struct cidr *net, const struct cidr *ip)
+{
+	int	 i;
+
+	if (net->v6 != ip->v6)
+		return 0;
+	for (i = 0; i < net->bits; i++)
+		if ((net->a[i / 8] ^ ip->a[i / 8]) & (0x80u >> (i % 8)))
+			return 0;
+	return 1;
+}
+
+/*
+ * Is the address ip inside the allowlist list, a JSON array of address
+ * or CIDR strings? An empty list lets every caller in (6.3: "[]" is no
+ * allowlist). Otherwise an ip that is not one plain address ("": the web
+ * server gave none; a network; a name) is inside no list, and an entry
+ * that does not parse matches nothing. 1 or 0; -1 when list is no array.
+ */
+static int
+ip_in_array(const char *ip, const json_t *list)
+{
+	struct cidr	 addr, net;
+	json_t		*v;
+	size_t		 i;
+
+	if (!json_is_array(list))
+		return -1;
+	if (json_array_size(list) == 0)
+		return 1;
+	if (strchr(ip, '/') != NULL || cidr_parse(ip, &addr) == -1)
+		return 0;
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) &&
+		    cidr_parse(json_string_value(v), &net) == 0 &&
+		    cidr_contains(&net, &addr))
+			return 1;
+	return 0;
+}
+
+/* ip_in_array() of an allowlist as stored: JSON text. */
+static int
+ip_in_list(const char *ip, const char *list)
+{
+	json_t	*a;
+	int	 in;
+
+	if ((a = json_loads(list, 0, NULL)) == NULL)
+		return -1;
+	in = ip_in_array(ip, a);
+	json_decref(a);
+	return in;
+}
+
+/*
+ * An allowlist as a request gives it (a JSON array of strings, its shape
+ * checked), normalised into *out, a new array: each entry in its canonical
+ * text (cidr_format), a duplicate of an earlier one dropped, in the order
+ * given. 0; 1 with *bad the first entry that is no address or network
+ * (borrowed from in; *out NULL); -1 when out of memory.
+ */
+static int
+allowlist_normalise(const json_t *in, json_t **out, const char **bad)
+{
+	struct cidr	 c;
+	json_t		*list, *v, *seen;
+	size_t		 i, j;
+	char		 text[INET6_ADDRSTRLEN + 8];
+	const char	*s;
+
+	*out = NULL;
+	if ((list = json_array()) == NULL)
+		return -1;
+	json_array_foreach(in, i, v) {
+		s = json_string_value(v);
+		if (s == NULL || strlen(s) != json_string_length(v) ||
+		    cidr_parse(s, &c) == -1 ||
+		    cidr_format(&c, text, sizeof(text)) == -1) {
+			*bad = s != NULL ? s : "";
+			json_decref(list);
+			return 1;
+		}
+		json_array_foreach(list, j, seen)
+			if (strcmp(json_string_value(seen), text) == 0)
+				break;
+		if (j < json_array_size(list))
+			continue;
+		if (json_array_append_new(list, json_string(text)) == -1) {
+			json_decref(list);
+			return -1;
+		}
+	}
+	*out = list;
+	return 0;
+}
+
+/*
+ * The client's address from REMOTE_ADDR, as given, into out; "" when it
+ * is absent or too long to be an address.
+ */
+static void
+client_ip(char *out, size_t sz, const char *remote)
+{
+	if (remote == NULL || strlen(remote) >= sz)
+		remote = "";
+	memcpy(out, remote, strlen(remote) + 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Handlers: the org and two utilities (6.3)
+ * ------------------------------------------------------------------------ */
+
+/* ORG_COLS -> org object (6.3). */
+static const struct ofield org_obj[] = {
+	{ "id", O_STR, ORG_ID },
+	{ "name", O_STR, ORG_NAME },
+	{ "api_ip_allowlist", O_JSON, ORG_ALLOWLIST },
+	{ "created_at", O_INT, ORG_CREATED_AT },
+	{ "updated_at", O_INT, ORG_UPDATED_AT },
+	{ NULL, 0, 0 }
+};
+
+static const struct field org_update_fields[] = {
+	{ "name", FT_STRING, F_NONEMPTY, TITLE_MAX, NULL },
+	{ "api_ip_allowlist", FT_STRINGS, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/* GET /v1/org/{org_id}: 200 with the key's org, or 404 org_not_found. */
+static void
+h_org_get(struct rq *r)
+{
+	reply_one(r, STMT_ORG_GET, org_obj, KIND_ORG);
+}
+
+/*
+ * The rules of a new allowlist (6.3), given as the body's
+ * api_ip_allowlist: normalised into *out (new), or answered: 400 with
+ * Coverbase's own {"detail":{"error","value"}} for the first entry that
+ * is no address or network; 400 allowlist_excludes_caller for a list
+ * that would shut out the address making the call. 0, or the status.
+ */
+static int
+allowlist_take(struct rq *r, const json_t *given, json_t **out)
+{
+	const char	*bad = NULL;
+	int		 rc;
+
+	if ((rc = allowlist_normalise(given, out, &bad)) == -1)
+		return fail_internal(r, "out of memory");
+	if (rc == 1) {
+		reply(r, 400, json_pack("{s:{s:s,s:s},s:s}", "detail", "error",
+		    "Invalid CIDR in api_ip_allowlist", "value", bad,
+		    "request_id", r->request_id));
+		return r->status;
+	}
+	if (ip_in_array(r->client_ip, *out) != 1) {
+		json_decref(*out);
+		*out = NULL;
+		if (r->client_ip[0] == '\0')
+			return fail(r, 400, "allowlist_excludes_caller", "The "
+			    "allowlist would shut out this call, which came "
+			    "with no client address.");
+		return fail(r, 400, "allowlist_excludes_caller", "The "
+		    "allowlist would shut out %s, the address making this "
+		    "call.", r->client_ip);
+	}
+	return 0;
+}
+
+/*
+ * POST /v1/org/{org_id} (scope keys:manage): change the name or the IP
+ * allowlist; 200 with the org. 422 too_long for a list of more than
+ * ALLOWLIST_MAX entries; 404 org_not_found for another org's id; then
+ * allowlist_take()'s 400s. A change writes a field_update record (6.4)
+ * with the field-level diff; one that changes nothing writes none and
+ * leaves updated_at as it was.
+ */
+static void
+h_org_update(struct rq *r)
+{
+	const json_t	*given = json_object_get(r->json, "api_ip_allowlist");
+	json_t		*before = NULL, *list = NULL, *after = NULL;
+	json_t		*diffs = NULL, *errs, *v;
+	char		*text = NULL, fieldlist[128] = "", msg[128];
+	const char	*k;
+
+	if (json_array_size(given) > ALLOWLIST_MAX) {
+		snprintf(msg, sizeof(msg), "List should have at most %d items "
+		    "after validation, not %zu", ALLOWLIST_MAX,
+		    json_array_size(given));
+		if ((errs = json_array()) == NULL) {
+			fail_internal(r, "out of memory");
+			return;
+		}
+		verr(errs, "body", "api_ip_allowlist", -1, "too_long", msg);
+		fail_validation(r, errs);
+		return;
+	}
+	if ((before = object_load(r, STMT_ORG_GET, org_obj, r->id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			not_found(r, KIND_ORG, r->id);
+		goto out;
+	}
+	if (json_is_array(given)) {
+		if (allowlist_take(r, given, &list) != 0)
+			goto out;
+		if ((text = json_dumps(list, JSON_COMPACT)) == NULL) {
+			fail_internal(r, "out of memory");
+			goto out;
+		}
+	}
+	if (exec(r->conn, STMT_ORG_UPDATE, "ssssi", r->id, r->org,
+	    jstr(r->json, "name"), text, r->now) == -1)
+		goto out;
+	if ((after = object_load(r, STMT_ORG_GET, org_obj, r->id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "org vanished inside its transaction");
+		goto out;
+	}
+	if ((diffs = object_diff(before, after)) == NULL) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
+	json_object_foreach(diffs, k, v)
+		snprintf(fieldlist + strlen(fieldlist), sizeof(fieldlist) -
+		    strlen(fieldlist), "%s%s", fieldlist[0] ? ", " : "", k);
+	if (json_object_size(diffs) > 0 && audit_change(r, "field_update",
+	    "configuration", KIND_ORG, r->id, diffs, "Organization settings "
+	    "changed: %s.", fieldlist) == -1)
+		goto out;
+	reply(r, 200, after);
+	after = NULL;
+out:
+	free(text);
+	json_decref(diffs);
+	json_decref(after);
+	json_decref(list);
+	json_decref(before);
+}
+
+/*
+ * GET /v1/whoami/ip: 200 {"client_ip"}, the address the web server gave
+ * (REMOTE_ADDR, as given; null when it gave none). Exempt from the
+ * allowlist (R_ANY_IP), so that a caller shut out can learn its address.
+ */
+static void
+h_whoami_ip(struct rq *r)
+{
+	reply(r, 200, json_pack("{s:s?}", "client_ip",
+	    r->client_ip[0] != '\0' ? r->client_ip : NULL));
+}
+
+/* GET /v1/utils/authtest: 200 {"msg":"Auth successful"}. */
+static void
+h_authtest(struct rq *r)
+{
+	reply(r, 200, json_pack("{s:s}", "msg", "Auth successful"));
+}
+
+/* ------------------------------------------------------------------------
  * Handlers: vendors (3.1)
  * ------------------------------------------------------------------------ */
 
@@ -4635,6 +5009,16 @@ h_webhook_deliveries(struct rq *r)
  * ------------------------------------------------------------------------ */
 
 static const struct route routes[] = {
+	/* The org and two utilities (6.3) */
+	{ METHOD_GET, "/v1/org/*", h_org_get,
+	    0, KIND_ORG, NULL, NULL, 0 },
+	{ METHOD_POST, "/v1/org/*", h_org_update,
+	    R_WRITE | R_BODY, KIND_ORG, org_update_fields, NULL,
+	    SCOPE_KEYS_MANAGE },
+	{ METHOD_GET, "/v1/whoami/ip", h_whoami_ip,
+	    R_ANY_IP, KIND_ORG, NULL, NULL, 0 },
+	{ METHOD_GET, "/v1/utils/authtest", h_authtest,
+	    0, KIND_ORG, NULL, NULL, 0 },
 	{ METHOD_GET, "/v1/reassessments", h_rsm_list,
 	    R_LIST, KIND_RSM, NULL, rsm_query, 0 },
 	{ METHOD_POST, "/v1/reassessments", h_rsm_create,
@@ -4711,120 +5095,6 @@ static const struct route routes[] = {
 	{ METHOD_GET, "/v1/webhooks/*/deliveries", h_webhook_deliveries,
 	    R_LIST, KIND_WEBHOOK, NULL, NULL, 0 },
 };
-
-/* ------------------------------------------------------------------------
- * IP addresses and CIDRs (6.3)
- * ------------------------------------------------------------------------ */
-
-/* An address or a network: IPv4 as 4 bytes, IPv6 as 16. */
-struct cidr {
-	int		 v6;		/* 0: IPv4, 1: IPv6 */
-	unsigned char	 a[16];		/* the address, host bits cleared */
-	int		 bits;		/* prefix length: 0..32 or 0..128 */
-};
-
-/*
- * Parse an address, or a network "address/bits", IPv4 or IPv6, into c;
- * host bits under the prefix are cleared ("10.1.2.3/8" is 10.0.0.0/8).
- * An IPv4-mapped IPv6 address without a prefix is taken as IPv4, so that
- * a dual-stack socket's "::ffff:192.0.2.1" matches 192.0.2.0/24. 0, or -1
- * when s is neither.
- */
-static int
-cidr_parse(const char *s, struct cidr *c)
-{
-	static const unsigned char mapped[12] =
-	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	char		 host[INET6_ADDRSTRLEN + 1];
-	const char	*slash = strchr(s, '/');
-	size_t		 n = slash != NULL ? (size_t)(slash - s) : strlen(s);
-	int64_t		 bits;
-	int		 i, max;
-
-	if (n == 0 || n >= sizeof(host))
-		return -1;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, host, c->a) == 1)
-		c->v6 = 0;
-	else if (inet_pton(AF_INET6, host, c->a) == 1)
-		c->v6 = 1;
-	else
-		return -1;
-	if (c->v6 && slash == NULL && memcmp(c->a, mapped, 12) == 0) {
-		memmove(c->a, c->a + 12, 4);
-		memset(c->a + 4, 0, 12);
-		c->v6 = 0;
-	}
-	max = c->v6 ? 128 : 32;
-	c->bits = max;
-	if (slash != NULL) {
-		if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3 ||
-		    parse_int(slash + 1, strlen(slash + 1), 0, max, &bits) !=
-		    PI_OK)
-			return -1;
-		c->bits = (int)bits;
-	}
-	for (i = c->bits; i < max; i++)
-		c->a[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
-	return 0;
-}
-
-/* Is the address ip inside the network net? */
-static int
-cidr_contains(const struct cidr *net, const struct cidr *ip)
-{
-	int	 i;
-
-	if (net->v6 != ip->v6)
-		return 0;
-	for (i = 0; i < net->bits; i++)
-		if ((net->a[i / 8] ^ ip->a[i / 8]) & (0x80u >> (i % 8)))
-			return 0;
-	return 1;
-}
-
-/*
- * Is the address ip inside one of the entries of list, a JSON array of
- * address or CIDR strings? 1 or 0; -1 when list is not such an array. An
- * address that does not parse (or "") is inside no list.
- */
-static int
-ip_in_list(const char *ip, const char *list)
-{
-	struct cidr	 addr, net;
-	json_t		*a, *v;
-	size_t		 i;
-	int		 in = 0;
-
-	if ((a = json_loads(list, 0, NULL)) == NULL || !json_is_array(a)) {
-		json_decref(a);
-		return -1;
-	}
-	if (cidr_parse(ip, &addr) == 0 && addr.bits == (addr.v6 ? 128 : 32))
-		json_array_foreach(a, i, v)
-			if (json_is_string(v) &&
-			    cidr_parse(json_string_value(v), &net) == 0 &&
-			    cidr_contains(&net, &addr)) {
-				in = 1;
-				break;
-			}
-	json_decref(a);
-	return in;
-}
-
-/*
- * The client's address from REMOTE_ADDR, as given, into out; "" when it
- * is absent or too long to be an address.
- */
-static void
-client_ip(char *out, size_t sz, const char *remote)
-{
-	if (remote == NULL || strlen(remote) >= sz)
-		remote = "";
-	memcpy(out, remote, strlen(remote) + 1);
-}
 
 /* ------------------------------------------------------------------------
  * The request front end: one request, whatever the transport
@@ -5721,6 +5991,9 @@ static const char usage_text[] =
 "  init                          create the database or migrate it\n"
 "  org create NAME               print the new org id\n"
 "  org list\n"
+"  org allowlist ORG_ID [--clear]\n"
+"                                print the org's API IP allowlist, one\n"
+"                                entry a line; --clear empties it\n"
 "  key create ORG_ID [--name N]  print the secret, once, alone on a line\n"
 "  key list ORG_ID               ids, names, created, revoked; no secrets\n"
 "  key revoke KEY_ID\n"
@@ -5856,7 +6129,87 @@ out:
 	return rc;
 }
 
-/* reassess org create NAME | org list */
+/*
+ * reassess org allowlist ORG [--clear]: print the org's IP allowlist
+ * (6.3), one entry a line, or empty it, with a field_update record whose
+ * actor is null (the command line), in one transaction. Clearing an empty
+ * list changes nothing and records nothing. 0, or 1 for an unknown org or
+ * a database failure.
+ */
+static int
+org_allowlist(struct conn *c, const char *org, int clear)
+{
+	sqlite3_stmt	*st;
+	json_t		*list = NULL, *v, *diff = NULL;
+	struct audit	 a;
+	size_t		 i;
+	int64_t		 now = wall_now();
+	int		 rc, ret = 1;
+
+	if (cli_open(c, clear ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
+	    1) == -1)
+		return 1;
+	if (exec(c, clear ? STMT_BEGIN_WRITE : STMT_BEGIN_READ, "") == -1)
+		return die_db(c);
+	if ((st = q(c, STMT_ORG_ALLOWLIST, "s", org)) == NULL ||
+	    (rc = step(c, st)) == -1) {
+		ret = die_db(c);
+		goto out;
+	}
+	if (rc == SQLITE_DONE) {
+		ret = die("no org %s", org);
+		goto out;
+	}
+	if ((list = json_loads((const char *)sqlite3_column_text(st, 0), 0,
+	    NULL)) == NULL || !json_is_array(list)) {
+		ret = die("%s: the allowlist of %s is not a JSON array", c->path,
+		    org);
+		goto out;
+	}
+	sqlite3_reset(st);
+	if (!clear) {
+		json_array_foreach(list, i, v)
+			if (json_is_string(v))
+				printf("%s\n", json_string_value(v));
+		ret = 0;
+		goto out;
+	}
+	if ((rc = exec(c, STMT_ORG_ALLOWLIST_CLEAR, "si", org, now)) == -1) {
+		ret = die_db(c);
+		goto out;
+	}
+	if (rc > 0) {
+		if ((diff = json_pack("{s:{s:O,s:[]}}", "api_ip_allowlist",
+		    "old_value", list, "new_value")) == NULL) {
+			ret = die("out of memory");
+			goto out;
+		}
+		a = (struct audit){ .org = org, .now = now,
+		    .event_type = "field_update", .event_group = "configuration",
+		    .target = KIND_ORG, .target_id = org, .summary = "API IP "
+		    "allowlist cleared on the command line.", .data = diff };
+		if (audit_write(c, &a) == -1) {
+			ret = c->err != SQLITE_OK ? die_db(c) :
+			    die("out of memory or randomness");
+			goto out;
+		}
+	}
+	if (exec(c, STMT_COMMIT, "") == -1) {
+		ret = die_db(c);
+		goto out;
+	}
+	fprintf(stderr, "reassess: the API IP allowlist of %s is empty%s\n",
+	    org, rc > 0 ? " now" : " already");
+	ret = 0;
+out:
+	conn_reset(c);
+	rollback(c);
+	json_decref(diff);
+	json_decref(list);
+	return ret;
+}
+
+/* reassess org create NAME | org list | org allowlist ORG [--clear] */
 static int
 cmd_org(struct conn *c, int argc, char **argv)
 {
@@ -5886,6 +6239,9 @@ cmd_org(struct conn *c, int argc, char **argv)
 			    (long long)sqlite3_column_int64(st, ORGL_CREATED_AT));
 		return rc == -1 ? die_db(c) : 0;
 	}
+	if ((argc == 2 || (argc == 3 && strcmp(argv[2], "--clear") == 0)) &&
+	    strcmp(argv[0], "allowlist") == 0 && argv[1][0] != '-')
+		return org_allowlist(c, argv[1], argc == 3);
 	return usage();
 }
 
