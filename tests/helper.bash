@@ -9,6 +9,8 @@
 #                            front of it for each file (start_service),
 #                            unless REASSESS_URL_FIXED is set (a file that
 #                            starts its own servers and sets REASSESS_URL).
+#                            In CGI mode a request has a REMOTE_ADDR only
+#                            when CGI_REMOTE_ADDR is set (tests/org.bats).
 # Tests never look at the transport; they read $code, $body and `header`.
 
 load '/usr/lib/bats/bats-support/load'
@@ -196,6 +198,8 @@ _api_cgi() {
   ((has_body)) && env+=(CONTENT_LENGTH="$(wc -c < "$in")")
   [ -n "$ct" ] && env+=(CONTENT_TYPE="$ct")
   [ -n "$authhdr" ] && env+=(HTTP_AUTHORIZATION="$authhdr")
+  # The client's address, as a web server passes it (6.3); none when unset.
+  [ -n "${CGI_REMOTE_ADDR:-}" ] && env+=(REMOTE_ADDR="$CGI_REMOTE_ADDR")
   local h name value
   for h in "${extra[@]}"; do
     name="${h%%:*}" value="${h#*:}"
