@@ -149,8 +149,9 @@ key_id() {
   cli key create "$ORG" >/dev/null 2>&1
   run cli key list "$ORG"
   assert_success
-  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t'"$name"$'\t''[0-9]+'$'\t''-$'
-  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t''-'$'\t''[0-9]+'$'\t''-$'
+  # id, name, created, revoked, scopes, expires (6.1)
+  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t'"$name"$'\t''[0-9]+'$'\t''-'$'\t''-'$'\t''-$'
+  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t''-'$'\t''[0-9]+'$'\t''-'$'\t''-'$'\t''-$'
   refute_output --partial "${secret#ak_live_}"
   refute_output --partial ak_live_
 }
@@ -176,7 +177,7 @@ key_id() {
   api --key "$secret" GET /v1/vendors
   assert_detail 401 "Invalid or expired API key."
   run cli key list "$ORG"
-  assert_line --regexp "^$kid"$'\t'"$name"$'\t''[0-9]+'$'\t''[0-9]+$'
+  assert_line --regexp "^$kid"$'\t'"$name"$'\t''[0-9]+'$'\t''[0-9]+'$'\t''-'$'\t''-$'
 }
 
 @test "revoking one key leaves the org's other keys working" {
