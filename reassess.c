@@ -486,7 +486,7 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_KEY_LIST] =
 	"SELECT " KEY_LIST_COLS " FROM api_keys"
 	" WHERE org_id = ?1 ORDER BY created_at, rowid",
-	/* A live key only: a revoked one keeps its time and its record. */
+	/* A live key only: a revoked one keeps its first revocation time. */
 	[STMT_KEY_REVOKE] =
 	"UPDATE api_keys SET revoked_at = ?3, scopes = '[]'"
 	" WHERE id = ?1 AND org_id = ?2 AND revoked_at IS NULL",
@@ -498,7 +498,7 @@ static const char *const stmts[STMT__MAX] = {
 	"INSERT INTO audit_log (id, org_id, created_at, actor_id, actor_name,"
 	" event_type, event_group, target_type, target_id, summary, data)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	/* API keys (6.2): ?1 the org, ?2 the request's clock. */
+	/* API keys (6.2). GET and LIST: ?1 the org, ?2 the request's clock. */
 	[STMT_APIKEY_GET] =
 	"SELECT " APIKEY_COLS " FROM api_keys WHERE org_id = ?1 AND id = ?3",
 	[STMT_APIKEY_LIST] =
@@ -2895,7 +2895,11 @@ check_string(json_t *errs, const struct field *f, const json_t *v, long idx)
 	}
 }
 
-/* Check an integer against the range of f, given as its values. */
+/*
+ * Check an integer against the range of f, given as its values.
+ * Rationale: the bounds ride in values, which an integer field has no
+ * other use for, so that no field table needs another member.
+ */
 static void
 check_range(json_t *errs, const struct field *f, json_int_t v)
 {
