@@ -90,6 +90,8 @@
 #define ID_HEX		32		/* hex digits after an id's prefix */
 #define SHA256_LEN	32		/* bytes of a SHA-256 digest */
 #define SECRET_CHARS	43		/* random characters after "ak_live_" */
+#define KEY_TTL_MIN	60		/* seconds_until_expiration (6.2), */
+#define KEY_TTL_MAX	315360000	/* and --expires-in: 1 min .. 10 years */
 #define REQUEST_ID_MAX	64		/* longest REQUEST_ID taken from nginx */
 #define BUSY_TIMEOUT_MS	5000		/* wait for a write lock before 503;
 					   REASSESS_BUSY_TIMEOUT (ms) */
@@ -175,6 +177,11 @@ enum stmt {
 	STMT_KEY_REVOKE,
 	STMT_KEY_AUTH,
 	STMT_AUDIT_INSERT,
+	/* API keys (6.2) */
+	STMT_APIKEY_GET,
+	STMT_APIKEY_LIST,
+	STMT_APIKEY_NAMES,
+	STMT_APIKEY_ORG,
 	STMT_IDEM_GET,
 	STMT_IDEM_PUT,
 	STMT_IDEM_SWEEP,
@@ -383,12 +390,27 @@ enum org_list_col { ORGL_ID, ORGL_NAME, ORGL_CREATED_AT };
 			" coalesce(updated_at, created_at)"
 enum org_col { ORG_ID, ORG_NAME, ORG_ALLOWLIST, ORG_CREATED_AT,
 	ORG_UPDATED_AT };
-#define KEY_LIST_COLS	"id, name, created_at, revoked_at"
-enum key_list_col { KEYL_ID, KEYL_NAME, KEYL_CREATED_AT, KEYL_REVOKED_AT };
+#define KEY_LIST_COLS	"id, name, created_at, revoked_at," \
+	" (SELECT group_concat(value, ',') FROM json_each(scopes)), expires_at"
+enum key_list_col { KEYL_ID, KEYL_NAME, KEYL_CREATED_AT, KEYL_REVOKED_AT,
+	KEYL_SCOPES, KEYL_EXPIRES_AT };
 #define KEY_AUTH_COLS	"k.org_id, k.secret_hash, k.id, k.name, k.scopes," \
 			" o.api_ip_allowlist"
 enum key_auth_col { AUTH_ORG_ID, AUTH_SECRET_HASH, AUTH_ID, AUTH_NAME,
 	AUTH_SCOPES, AUTH_ALLOWLIST };
+/*
+ * An API key row (6.2), as the key object reads it; "expired" is judged
+ * against ?2, the request's clock, as authentication judges it.
+ */
+#define APIKEY_COLS \
+	"id, name, created_at, last_used_at, expires_at, " \
+	"revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= ?2, " \
+	"scopes, created_by"
+enum apikey_col {
+	APIKEY_ID, APIKEY_NAME, APIKEY_CREATED_AT, APIKEY_LAST_USED_AT,
+	APIKEY_EXPIRES_AT, APIKEY_REVOKED, APIKEY_EXPIRED, APIKEY_SCOPES,
+	APIKEY_CREATED_BY
+};
 #define IDEM_COLS	"status, body"
 enum idem_col { IDEM_STATUS, IDEM_BODY };
 #define PLAN_RUN_COLS	"name, control_set_ids"
@@ -484,14 +506,16 @@ static const char *const stmts[STMT__MAX] = {
 	"UPDATE orgs SET api_ip_allowlist = '[]', updated_at = ?2"
 	" WHERE id = ?1 AND json_array_length(api_ip_allowlist) > 0",
 	[STMT_KEY_INSERT] =
-	"INSERT INTO api_keys (id, org_id, name, secret_hash, created_at)"
-	" VALUES (?1, ?2, ?3, ?4, ?5)",
+	"INSERT INTO api_keys (id, org_id, name, secret_hash, created_at,"
+	" scopes, expires_at, created_by)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[STMT_KEY_LIST] =
 	"SELECT " KEY_LIST_COLS " FROM api_keys"
 	" WHERE org_id = ?1 ORDER BY created_at, rowid",
+	/* A live key only: a revoked one keeps its first revocation time. */
 	[STMT_KEY_REVOKE] =
-	"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2)"
-	" WHERE id = ?1",
+	"UPDATE api_keys SET revoked_at = ?3, scopes = '[]'"
+	" WHERE id = ?1 AND org_id = ?2 AND revoked_at IS NULL",
 	[STMT_KEY_AUTH] =
 	"SELECT " KEY_AUTH_COLS " FROM api_keys k JOIN orgs o ON o.id = k.org_id"
 	" WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL"
@@ -500,6 +524,19 @@ static const char *const stmts[STMT__MAX] = {
 	"INSERT INTO audit_log (id, org_id, created_at, actor_id, actor_name,"
 	" event_type, event_group, target_type, target_id, summary, data)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	/* API keys (6.2). GET and LIST: ?1 the org, ?2 the request's clock. */
+	[STMT_APIKEY_GET] =
+	"SELECT " APIKEY_COLS " FROM api_keys WHERE org_id = ?1 AND id = ?3",
+	[STMT_APIKEY_LIST] =
+	"SELECT " APIKEY_COLS " FROM api_keys WHERE org_id = ?1"
+	NEWEST_FIRST,
+	/* The names a rotation's name could clash with: those starting ?2. */
+	[STMT_APIKEY_NAMES] =
+	"SELECT name FROM api_keys WHERE org_id = ?1"
+	" AND substr(name, 1, length(?2)) = ?2",
+	/* The command line's revoke: the key's org. */
+	[STMT_APIKEY_ORG] =
+	"SELECT org_id FROM api_keys WHERE id = ?1",
 	[STMT_IDEM_GET] =
 	"SELECT " IDEM_COLS " FROM idempotency_keys"
 	" WHERE org_id = ?1 AND endpoint = ?2 AND key_hash = ?3"
@@ -935,7 +972,10 @@ struct field {
 	enum ftype		 type;
 	unsigned		 flags;		/* F_REQUIRED, F_NONEMPTY */
 	size_t			 max;		/* most characters; 0: TEXT_MAX */
-	const char *const	*values;	/* allowed values, or NULL */
+	const char *const	*values;	/* allowed values, or NULL; for
+						   FT_INT: NULL, or the least
+						   and the greatest allowed,
+						   as decimal text */
 };
 #define F_REQUIRED	0x01	/* absent or null: 422 missing / *_type */
 #define F_NONEMPTY	0x02	/* "" or []: 422 too_short */
@@ -1162,6 +1202,29 @@ new_id(char *out, enum kind k)
 		return -1;
 	memcpy(out, kind_prefixes[k], plen);
 	hex(out + plen, raw, sizeof(raw));
+	return 0;
+}
+
+/* A new secret: "ak_live_" and 43 characters of [A-Za-z0-9]. */
+static int
+new_secret(char *out, size_t sz)
+{
+	static const char alnum[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char	 b;
+	size_t		 n = 0, plen = strlen("ak_live_");
+
+	if (sz < plen + SECRET_CHARS + 1)
+		return -1;
+	memcpy(out, "ak_live_", plen);
+	while (n < SECRET_CHARS) {
+		if (random_bytes(&b, 1) == -1)
+			return -1;
+		if (b >= 248)		/* 248 = 4 * 62: no modulo bias */
+			continue;
+		out[plen + n++] = alnum[b % 62];
+	}
+	out[plen + n] = '\0';
 	return 0;
 }
 
@@ -2859,6 +2922,29 @@ check_string(json_t *errs, const struct field *f, const json_t *v, long idx)
 }
 
 /*
+ * Check an integer against the range of f, given as its values.
+ * Rationale: the bounds ride in values, which an integer field has no
+ * other use for, so that no field table needs another member.
+ */
+static void
+check_range(json_t *errs, const struct field *f, json_int_t v)
+{
+	char		 msg[128];
+	long long	 min = strtoll(f->values[0], NULL, 10);
+	long long	 max = strtoll(f->values[1], NULL, 10);
+
+	if (v < min) {
+		snprintf(msg, sizeof(msg), "Input should be greater than or "
+		    "equal to %lld", min);
+		verr(errs, "body", f->name, -1, "greater_than_equal", msg);
+	} else if (v > max) {
+		snprintf(msg, sizeof(msg), "Input should be less than or "
+		    "equal to %lld", max);
+		verr(errs, "body", f->name, -1, "less_than_equal", msg);
+	}
+}
+
+/*
  * Check a JSON object against an input shape, appending every problem to
  * errs. Absent optional fields and nulls in optional fields pass.
  */
@@ -2905,6 +2991,8 @@ check_body(json_t *errs, const json_t *body, const struct field *spec)
 			if (!json_is_integer(v))
 				verr(errs, "body", f->name, -1, "int_type",
 				    "Input should be a valid integer");
+			else if (f->values != NULL)
+				check_range(errs, f, json_integer_value(v));
 			break;
 		case FT_OBJECT:
 			if (!json_is_object(v))
@@ -5005,6 +5093,418 @@ h_webhook_deliveries(struct rq *r)
 }
 
 /* ------------------------------------------------------------------------
+ * Handlers: API keys (6.1, 6.2)
+ * ------------------------------------------------------------------------ */
+
+/* APIKEY_COLS -> API key object (6.2): never the secret or its hash. */
+static const struct ofield apikey_obj[] = {
+	{ "id", O_STR, APIKEY_ID },
+	{ "name", O_STR, APIKEY_NAME },
+	{ "created_at", O_INT, APIKEY_CREATED_AT },
+	{ "last_used_at", O_INT, APIKEY_LAST_USED_AT },
+	{ "expires_at", O_INT, APIKEY_EXPIRES_AT },
+	{ "revoked", O_BOOL, APIKEY_REVOKED },
+	{ "expired", O_BOOL, APIKEY_EXPIRED },
+	{ "scopes", O_JSON, APIKEY_SCOPES },
+	{ "created_by", O_STR, APIKEY_CREATED_BY },
+	{ NULL, 0, 0 }
+};
+
+/* seconds_until_expiration: the range of an FT_INT field. */
+static const char *const key_ttl_range[] = {
+	XSTR(KEY_TTL_MIN), XSTR(KEY_TTL_MAX), NULL
+};
+
+/*
+ * Rationale: name is not F_NONEMPTY, as a blank name, "" included, is
+ * 6.2's 400 invalid_name rather than a 422; scopes takes any strings, as
+ * every non-empty list is refused alike (403 scope_grant_forbidden).
+ */
+static const struct field key_create_fields[] = {
+	{ "name", FT_STRING, F_REQUIRED, TITLE_MAX, NULL },
+	{ "seconds_until_expiration", FT_INT, 0, 0, key_ttl_range },
+	{ "scopes", FT_STRINGS, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+static const struct field key_revoke_fields[] = {
+	{ "reason", FT_STRING, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/*
+ * The key id of org as an object, "expired" judged at now; NULL when
+ * there is none (c->err stays SQLITE_OK), or on failure (recorded on c).
+ */
+static json_t *
+key_load(struct conn *c, const char *org, const char *id, int64_t now)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = q(c, STMT_APIKEY_GET, "sis", org, now, id)) == NULL ||
+	    step(c, st) != SQLITE_ROW)
+		return NULL;
+	return object_tree(c, st, apikey_obj);
+}
+
+/*
+ * A new key of org named name (NULL: unnamed), with scopes (JSON array
+ * text), expires_at (NULL: never) and created_by (NULL: the command line),
+ * made at now. Its secret (1.2) goes into secret (sz bytes; the caller
+ * shows it once and clears it): only its SHA-256 is stored. Returns the
+ * key object (the caller frees), or NULL on failure (recorded on c; out of
+ * randomness or memory leaves c->err SQLITE_OK).
+ */
+static json_t *
+key_insert(struct conn *c, const char *org, const char *name,
+    const char *scopes, const int64_t *expires_at, const char *created_by,
+    int64_t now, char *secret, size_t sz)
+{
+	unsigned char	 h[SHA256_LEN];
+	char		 id[ID_LEN];
+
+	if (new_id(id, KIND_KEY) == -1 || new_secret(secret, sz) == -1)
+		return NULL;
+	sha256(secret, strlen(secret), h);
+	if (exec(c, STMT_KEY_INSERT, "sssbisos", id, org, name, h, sizeof(h),
+	    now, scopes, expires_at, created_by) == -1)
+		return NULL;
+	return key_load(c, org, id, now);
+}
+
+/*
+ * Revoke the live key before (its object) of org at now, clearing its
+ * scopes (6.2). The key object after goes into *after, and the data of
+ * its integration_deactivated record (6.4) into *data: the field-level
+ * diff, with revoke_reason and replaced_by as changes from null when
+ * given (both owned by the caller). 0, or -1 on failure (recorded on c;
+ * out of memory leaves c->err SQLITE_OK) with both NULL.
+ */
+static int
+key_deactivate(struct conn *c, const char *org, const json_t *before,
+    int64_t now, const char *reason, const char *replaced_by,
+    json_t **after, json_t **data)
+{
+	const char	*id = jstr(before, "id");
+
+	*after = *data = NULL;
+	if (exec(c, STMT_KEY_REVOKE, "ssi", id, org, now) == -1 ||
+	    (*after = key_load(c, org, id, now)) == NULL ||
+	    (*data = object_diff(before, *after)) == NULL)
+		goto fail;
+	if (reason != NULL && json_object_set_new(*data, "revoke_reason",
+	    json_pack("{s:n,s:s}", "old_value", "new_value", reason)) == -1)
+		goto fail;
+	if (replaced_by != NULL && json_object_set_new(*data, "replaced_by",
+	    json_pack("{s:n,s:s}", "old_value", "new_value", replaced_by)) == -1)
+		goto fail;
+	return 0;
+fail:
+	json_decref(*after);
+	json_decref(*data);
+	*after = *data = NULL;
+	return -1;
+}
+
+/* How a summary names a key object: by its name, else by its id. */
+static const char *
+key_label(const json_t *o)
+{
+	const char	*name = jstr(o, "name");
+
+	return name != NULL ? name : jstr(o, "id");
+}
+
+/*
+ * Where a rotation's suffix " (rotated YYYY-MM-DD)" starts when the first
+ * end bytes of name end with one; -1 when they do not.
+ */
+static long
+rotation_suffix(const char *name, size_t end)
+{
+	static const char	 pat[] = " (rotated ####-##-##)"; /* #: digit */
+	size_t			 m = sizeof(pat) - 1, i;
+
+	if (end < m)
+		return -1;
+	for (i = 0; i < m; i++)
+		if (pat[i] == '#' ? !isdigit((unsigned char)name[end - m + i]) :
+		    name[end - m + i] != pat[i])
+			return -1;
+	return (long)(end - m);
+}
+
+/*
+ * The length of name without what an earlier rotation added to it:
+ * " (rotated YYYY-MM-DD)", possibly followed by " N".
+ */
+static size_t
+rotation_base(const char *name)
+{
+	size_t	 n = strlen(name), i = n;
+	long	 at;
+
+	if ((at = rotation_suffix(name, n)) >= 0)
+		return (size_t)at;
+	while (i > 0 && isdigit((unsigned char)name[i - 1]))
+		i--;
+	if (i < n && i > 0 && name[i - 1] == ' ' &&
+	    (at = rotation_suffix(name, i - 1)) >= 0)
+		return (size_t)at;
+	return n;
+}
+
+/*
+ * The name of the key that replaces one named name (NULL: "API key") in
+ * org on the day (UTC) of now (6.2): "<base> (rotated YYYY-MM-DD)", where
+ * base is name without an earlier rotation's suffix; when the org already
+ * holds that name, or that name with " N", " N" after it, N one more than
+ * the highest held (the unnumbered name counting as 1). A new string (the
+ * caller frees), or NULL on failure (recorded on c; out of memory leaves
+ * c->err SQLITE_OK).
+ *
+ * Rationale: the suffix is stripped first, so that a key rotated every
+ * day reads "CI (rotated 2026-12-05)", not a growing chain of dates; and
+ * the count comes from the names held, so that it continues whichever
+ * key of the day is rotated next.
+ */
+static char *
+rotated_name(struct conn *c, const char *org, const char *name, int64_t now)
+{
+	sqlite3_stmt	*st;
+	struct tm	 tm;
+	time_t		 t = (time_t)now;
+	const char	*held, *rest;
+	char		 day[32], *stem = NULL, *out = NULL;
+	size_t		 len;
+	int64_t		 n, top = 0;
+	int		 rc;
+
+	if (name == NULL)
+		name = "API key";
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0 ||
+	    asprintf(&stem, "%.*s (rotated %s)", (int)rotation_base(name), name,
+	    day) == -1)
+		return NULL;
+	len = strlen(stem);
+	if ((st = q(c, STMT_APIKEY_NAMES, "ss", org, stem)) == NULL)
+		goto out;
+	while ((rc = step(c, st)) == SQLITE_ROW) {
+		held = (const char *)sqlite3_column_text(st, 0);
+		if (held == NULL || strncmp(held, stem, len) != 0)
+			continue;
+		rest = held + len;
+		if (*rest == '\0')
+			n = 1;
+		else if (rest[0] != ' ' || rest[1] == '0' ||
+		    strspn(rest + 1, "0123456789") != strlen(rest + 1) ||
+		    parse_int(rest + 1, strlen(rest + 1), 1, INT32_MAX, &n) !=
+		    PI_OK)
+			continue;
+		if (n > top)
+			top = n;
+	}
+	if (rc == -1)
+		goto out;
+	if (top == 0) {
+		out = stem;
+		stem = NULL;
+	} else if (asprintf(&out, "%s %" PRId64, stem, top + 1) == -1)
+		out = NULL;
+out:
+	free(stem);
+	return out;
+}
+
+/*
+ * Reply status with what a client sees of a new key, once (6.2): {id,
+ * name, secret, revoked_id (when given), created_at, expires_at, scopes}.
+ */
+static void
+reply_secret(struct rq *r, int status, const json_t *o, const char *secret,
+    const char *revoked_id)
+{
+	reply(r, status, json_pack("{s:O,s:O,s:s,s:s*,s:O,s:O,s:O}",
+	    "id", json_object_get(o, "id"), "name", json_object_get(o, "name"),
+	    "secret", secret, "revoked_id", revoked_id,
+	    "created_at", json_object_get(o, "created_at"),
+	    "expires_at", json_object_get(o, "expires_at"),
+	    "scopes", json_object_get(o, "scopes")));
+}
+
+/* GET /v1/api-keys: {"data":[...]}, every key of the org, newest first. */
+static void
+h_key_list(struct rq *r)
+{
+	struct buf	 b = { NULL, 0, 0, 0 };
+	sqlite3_stmt	*st;
+
+	if ((st = q(r->conn, STMT_APIKEY_LIST, "si", r->org, r->now)) == NULL)
+		return;
+	buf_puts(&b, "{\"data\":");
+	if (rows_write(r->conn, &b, st, apikey_obj) == 0) {
+		buf_add(&b, "}", 1);
+		reply_buf(r, 200, &b);
+	}
+	free(b.p);
+}
+
+/*
+ * POST /v1/api-keys: 201 with the new key and its secret, shown this once;
+ * its name trimmed, its maker the calling key. 400 invalid_name for a name
+ * blank after trimming; 403 scope_grant_forbidden for any scope (6.1:
+ * only the operator grants them).
+ */
+static void
+h_key_create(struct rq *r)
+{
+	const json_t	*ttl = json_object_get(r->json, "seconds_until_expiration");
+	const char	*given = jstr(r->json, "name");
+	char		 secret[64], *name = NULL;
+	int64_t		 expires, *ep = NULL;
+	size_t		 n;
+	json_t		*o = NULL;
+
+	secret[0] = '\0';
+	while (isspace((unsigned char)*given))
+		given++;
+	for (n = strlen(given); n > 0 && isspace((unsigned char)given[n - 1]);)
+		n--;
+	if (n == 0) {
+		fail(r, 400, "invalid_name", "The API key name must not be "
+		    "blank.");
+		goto out;
+	}
+	if (json_array_size(json_object_get(r->json, "scopes")) > 0) {
+		fail(r, 403, "scope_grant_forbidden", "Scopes cannot be granted "
+		    "through the API; the operator grants them on the command "
+		    "line.");
+		goto out;
+	}
+	if (json_is_integer(ttl)) {
+		expires = r->now + json_integer_value(ttl);
+		ep = &expires;
+	}
+	if ((name = strndup(given, n)) == NULL ||
+	    (o = key_insert(r->conn, r->org, name, "[]", ep, r->key_id, r->now,
+	    secret, sizeof(secret))) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "out of memory or randomness making "
+			    "a key");
+		goto out;
+	}
+	if (audit_change(r, "integration_added", "integrations", KIND_KEY,
+	    jstr(o, "id"), o, "API key \"%s\" created.", key_label(o)) == -1)
+		goto out;
+	reply_secret(r, 201, o, secret, NULL);
+out:
+	explicit_bzero(secret, sizeof(secret));
+	json_decref(o);
+	free(name);
+}
+
+/*
+ * POST /v1/api-keys/{id}/rotate: 200 with a new key and its secret, with
+ * the old key's scopes and expiry, and the old key revoked, in the
+ * request's one transaction. 404 api_key_not_found; 400 api_key_revoked;
+ * 400 api_key_expired (a rotation would make a key that is born expired).
+ */
+static void
+h_key_rotate(struct rq *r)
+{
+	const json_t	*exp;
+	json_t		*old, *o = NULL, *after = NULL, *data = NULL;
+	char		 secret[64], *name = NULL, *scopes = NULL;
+	int64_t		 expires;
+
+	secret[0] = '\0';
+	if ((old = key_load(r->conn, r->org, r->id, r->now)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			not_found(r, KIND_KEY, r->id);
+		return;
+	}
+	if (json_is_true(json_object_get(old, "revoked"))) {
+		fail(r, 400, "api_key_revoked", "API key %s is revoked.", r->id);
+		goto out;
+	}
+	if (json_is_true(json_object_get(old, "expired"))) {
+		fail(r, 400, "api_key_expired", "API key %s has expired.", r->id);
+		goto out;
+	}
+	exp = json_object_get(old, "expires_at");
+	expires = json_integer_value(exp);
+	if ((name = rotated_name(r->conn, r->org, jstr(old, "name"),
+	    r->now)) == NULL ||
+	    (scopes = json_dumps(json_object_get(old, "scopes"),
+	    JSON_COMPACT)) == NULL ||
+	    (o = key_insert(r->conn, r->org, name, scopes,
+	    json_is_integer(exp) ? &expires : NULL, r->key_id, r->now, secret,
+	    sizeof(secret))) == NULL ||
+	    json_object_set_new(o, "rotated_from", json_string(r->id)) == -1 ||
+	    key_deactivate(r->conn, r->org, old, r->now, NULL, jstr(o, "id"),
+	    &after, &data) == -1) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "out of memory or randomness rotating "
+			    "a key");
+		goto out;
+	}
+	if (audit_change(r, "integration_added", "integrations", KIND_KEY,
+	    jstr(o, "id"), o, "API key \"%s\" created by rotating \"%s\".",
+	    key_label(o), key_label(old)) == -1 ||
+	    audit_change(r, "integration_deactivated", "integrations", KIND_KEY,
+	    r->id, data, "API key \"%s\" revoked by rotation.",
+	    key_label(old)) == -1)
+		goto out;
+	reply_secret(r, 200, o, secret, r->id);
+out:
+	explicit_bzero(secret, sizeof(secret));
+	json_decref(data);
+	json_decref(after);
+	json_decref(o);
+	json_decref(old);
+	free(scopes);
+	free(name);
+}
+
+/*
+ * POST /v1/api-keys/{id}/revoke {"reason"?}: 200 with the key, revoked
+ * and its scopes cleared; on a revoked key, a no-op that records nothing.
+ * 404 api_key_not_found. A key may revoke itself: this request is then
+ * the last it makes.
+ */
+static void
+h_key_revoke(struct rq *r)
+{
+	json_t	*before, *after = NULL, *data = NULL;
+
+	if ((before = key_load(r->conn, r->org, r->id, r->now)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			not_found(r, KIND_KEY, r->id);
+		return;
+	}
+	if (json_is_true(json_object_get(before, "revoked"))) {
+		reply(r, 200, before);
+		return;
+	}
+	if (key_deactivate(r->conn, r->org, before, r->now,
+	    jstr(r->json, "reason"), NULL, &after, &data) == -1) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "out of memory revoking a key");
+		goto out;
+	}
+	if (audit_change(r, "integration_deactivated", "integrations", KIND_KEY,
+	    r->id, data, "API key \"%s\" revoked.", key_label(before)) == -1)
+		goto out;
+	reply(r, 200, after);
+	after = NULL;
+out:
+	json_decref(data);
+	json_decref(after);
+	json_decref(before);
+}
+
+/* ------------------------------------------------------------------------
  * The route table
  * ------------------------------------------------------------------------ */
 
@@ -5094,6 +5594,17 @@ static const struct route routes[] = {
 	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_test_fields, NULL, 0 },
 	{ METHOD_GET, "/v1/webhooks/*/deliveries", h_webhook_deliveries,
 	    R_LIST, KIND_WEBHOOK, NULL, NULL, 0 },
+	/* API keys (6.2) */
+	{ METHOD_GET, "/v1/api-keys", h_key_list,
+	    0, KIND_KEY, NULL, NULL, SCOPE_KEYS_MANAGE },
+	{ METHOD_POST, "/v1/api-keys", h_key_create,
+	    R_WRITE | R_BODY, KIND_KEY, key_create_fields, NULL,
+	    SCOPE_KEYS_MANAGE },
+	{ METHOD_POST, "/v1/api-keys/*/rotate", h_key_rotate,
+	    R_WRITE, KIND_KEY, NULL, NULL, SCOPE_KEYS_MANAGE },
+	{ METHOD_POST, "/v1/api-keys/*/revoke", h_key_revoke,
+	    R_WRITE | R_BODY, KIND_KEY, key_revoke_fields, NULL,
+	    SCOPE_KEYS_MANAGE },
 };
 
 /* ------------------------------------------------------------------------
@@ -5994,8 +6505,11 @@ static const char usage_text[] =
 "  org allowlist ORG_ID [--clear]\n"
 "                                print the org's API IP allowlist, one\n"
 "                                entry a line; --clear empties it\n"
-"  key create ORG_ID [--name N]  print the secret, once, alone on a line\n"
-"  key list ORG_ID               ids, names, created, revoked; no secrets\n"
+"  key create ORG_ID [--name N] [--scope S]... [--expires-in SECONDS]\n"
+"                                print the secret, once, alone on a line;\n"
+"                                scopes: keys:manage, audit:read\n"
+"  key list ORG_ID               ids, names, created, revoked, scopes,\n"
+"                                expiry; no secrets\n"
 "  key revoke KEY_ID\n"
 "  serve --listen ADDR [--workers N] [--socket-mode MODE]\n"
 "                                FastCGI server; ADDR is HOST:PORT or a\n"
@@ -6245,96 +6759,208 @@ cmd_org(struct conn *c, int argc, char **argv)
 	return usage();
 }
 
-/* A new secret: "ak_live_" and 43 characters of [A-Za-z0-9]. */
+/*
+ * reassess key create ORG_ID [--name N] [--scope S]... [--expires-in SECONDS]
+ * (5, 6.1): the secret on stdout, alone, shown this once; the key id on
+ * stderr. The key and its integration_added record (6.4, with no actor)
+ * are written in one transaction. An unknown scope, a bad number or an
+ * unknown option is a usage error (2), found before the database is
+ * opened; an unknown org, 1. Returns the exit status.
+ */
 static int
-new_secret(char *out, size_t sz)
+cmd_key_create(struct conn *c, int argc, char **argv)
 {
-	static const char alnum[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char	 b;
-	size_t		 n = 0, plen = strlen("ak_live_");
+	struct audit	 a;
+	json_t		*o = NULL, *list = NULL;
+	const char	*org = argv[1], *name = NULL;
+	char		 secret[64], summary[1024], *scopes = NULL;
+	unsigned	 bits = 0;
+	int64_t		 ttl = 0, expires, now = wall_now();
+	int		 i, j, rc = 1;
 
-	if (sz < plen + SECRET_CHARS + 1)
-		return -1;
-	memcpy(out, "ak_live_", plen);
-	while (n < SECRET_CHARS) {
-		if (random_bytes(&b, 1) == -1)
-			return -1;
-		if (b >= 248)		/* 248 = 4 * 62: no modulo bias */
-			continue;
-		out[plen + n++] = alnum[b % 62];
+	secret[0] = '\0';
+	for (i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return usage();
+		if (strcmp(argv[i], "--name") == 0)
+			name = argv[i + 1];
+		else if (strcmp(argv[i], "--scope") == 0) {
+			for (j = 0; scope_names[j] != NULL &&
+			    strcmp(scope_names[j], argv[i + 1]) != 0; j++)
+				continue;
+			if (scope_names[j] == NULL) {
+				die("unknown scope %s: keys:manage or "
+				    "audit:read", argv[i + 1]);
+				return usage();
+			}
+			bits |= 1u << j;
+		} else if (strcmp(argv[i], "--expires-in") == 0) {
+			if (parse_int(argv[i + 1], strlen(argv[i + 1]),
+			    KEY_TTL_MIN, KEY_TTL_MAX, &ttl) != PI_OK) {
+				die("--expires-in takes seconds, %d to %d",
+				    KEY_TTL_MIN, KEY_TTL_MAX);
+				return usage();
+			}
+		} else
+			return usage();
 	}
-	out[plen + n] = '\0';
-	return 0;
+	/* The scopes in scope_names' order, each once. */
+	if ((list = json_array()) == NULL)
+		return die("out of memory");
+	for (j = 0; scope_names[j] != NULL; j++)
+		if (bits & (1u << j))
+			json_array_append_new(list, json_string(scope_names[j]));
+	scopes = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	if (scopes == NULL)
+		return die("out of memory");
+	expires = now + ttl;
+	if (cli_open(c, SQLITE_OPEN_READWRITE, 1) == -1)
+		goto out;
+	if (exec(c, STMT_BEGIN_WRITE, "") == -1)
+		goto fail;
+	if ((j = (int)scalar(c, STMT_ORG_EXISTS, "s", org)) == -1)
+		goto fail;
+	if (j == 0) {
+		die("no org %s", org);
+		goto out;
+	}
+	if ((o = key_insert(c, org, name, scopes, ttl > 0 ? &expires : NULL,
+	    NULL, now, secret, sizeof(secret))) == NULL)
+		goto fail;
+	snprintf(summary, sizeof(summary), "API key \"%s\" created.",
+	    key_label(o));
+	a = (struct audit){ .org = org, .now = now,
+	    .event_type = "integration_added", .event_group = "integrations",
+	    .target = KIND_KEY, .target_id = jstr(o, "id"),
+	    .summary = summary, .data = o };
+	if (audit_write(c, &a) == -1)
+		goto fail;
+	conn_reset(c);
+	if (exec(c, STMT_COMMIT, "") == -1)
+		goto fail;
+	fprintf(stderr, "reassess: key %s created for %s; the secret "
+	    "is shown only now\n", jstr(o, "id"), org);
+	printf("%s\n", secret);
+	rc = 0;
+	goto out;
+fail:
+	if (c->err != SQLITE_OK)
+		die_db(c);
+	else
+		die("out of memory or randomness");
+out:
+	explicit_bzero(secret, sizeof(secret));
+	rollback(c);
+	json_decref(o);
+	free(scopes);
+	return rc;
 }
 
-/* reassess key create ORG_ID [--name N] | key list ORG_ID | key revoke ID */
+/*
+ * reassess key list ORG_ID: one line per key, oldest first: id, name,
+ * created, revoked, then scopes (comma-separated) and expiry (5, 6.1);
+ * "-" for none. Never a secret.
+ */
+static int
+cmd_key_list(struct conn *c, const char *org)
+{
+	sqlite3_stmt	*st;
+	int		 rc, i;
+
+	if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
+		return 1;
+	if ((rc = (int)scalar(c, STMT_ORG_EXISTS, "s", org)) == -1)
+		return die_db(c);
+	if (rc == 0)
+		return die("no org %s", org);
+	if ((st = q(c, STMT_KEY_LIST, "s", org)) == NULL)
+		return die_db(c);
+	while ((rc = step(c, st)) == SQLITE_ROW) {
+		printf("%s\t%s\t%lld", sqlite3_column_text(st, KEYL_ID),
+		    sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
+		    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME),
+		    (long long)sqlite3_column_int64(st, KEYL_CREATED_AT));
+		for (i = KEYL_REVOKED_AT; i <= KEYL_EXPIRES_AT; i++)
+			if (sqlite3_column_type(st, i) == SQLITE_NULL)
+				printf("\t-");
+			else
+				printf("\t%s", sqlite3_column_text(st, i));
+		putchar('\n');
+	}
+	return rc == -1 ? die_db(c) : 0;
+}
+
+/*
+ * reassess key revoke KEY_ID: the key revoked and its scopes cleared, with
+ * its integration_deactivated record (6.4, with no actor), in one
+ * transaction; a revoked key is left as it is, with no record. An unknown
+ * key id: 1. Returns the exit status.
+ */
+static int
+cmd_key_revoke(struct conn *c, const char *id)
+{
+	struct audit	 a;
+	sqlite3_stmt	*st;
+	json_t		*before = NULL, *after = NULL, *data = NULL;
+	char		 org[ID_LEN], summary[1024];
+	int64_t		 now = wall_now();
+	int		 rc = 1, found;
+
+	if (cli_open(c, SQLITE_OPEN_READWRITE, 1) == -1)
+		return 1;
+	if (exec(c, STMT_BEGIN_WRITE, "") == -1 ||
+	    (st = q(c, STMT_APIKEY_ORG, "s", id)) == NULL ||
+	    (found = step(c, st)) == -1)
+		goto fail;
+	if (found != SQLITE_ROW) {
+		die("no key %s", id);
+		goto out;
+	}
+	col_copy(st, 0, org, sizeof(org));
+	if ((before = key_load(c, org, id, now)) == NULL)
+		goto fail;
+	if (!json_is_true(json_object_get(before, "revoked"))) {
+		if (key_deactivate(c, org, before, now, NULL, NULL, &after,
+		    &data) == -1)
+			goto fail;
+		snprintf(summary, sizeof(summary), "API key \"%s\" revoked.",
+		    key_label(before));
+		a = (struct audit){ .org = org, .now = now,
+		    .event_type = "integration_deactivated",
+		    .event_group = "integrations", .target = KIND_KEY,
+		    .target_id = id, .summary = summary, .data = data };
+		if (audit_write(c, &a) == -1)
+			goto fail;
+	}
+	conn_reset(c);
+	if (exec(c, STMT_COMMIT, "") == -1)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	if (c->err != SQLITE_OK)
+		die_db(c);
+	else
+		die("out of memory or randomness");
+out:
+	rollback(c);
+	json_decref(data);
+	json_decref(after);
+	json_decref(before);
+	return rc;
+}
+
+/* reassess key create | key list | key revoke: the exit status. */
 static int
 cmd_key(struct conn *c, int argc, char **argv)
 {
-	sqlite3_stmt	*st;
-	unsigned char	 h[SHA256_LEN];
-	char		 id[ID_LEN], secret[64];
-	const char	*name = NULL;
-	int		 rc;
-
-	if (argc >= 2 && strcmp(argv[0], "create") == 0) {
-		if (argc == 4 && strcmp(argv[2], "--name") == 0)
-			name = argv[3];
-		else if (argc != 2)
-			return usage();
-		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) == -1)
-			return 1;
-		if ((rc = (int)scalar(c, STMT_ORG_EXISTS, "s", argv[1])) == -1)
-			return die_db(c);
-		if (rc == 0)
-			return die("no org %s", argv[1]);
-		if (new_id(id, KIND_KEY) == -1 ||
-		    new_secret(secret, sizeof(secret)) == -1)
-			return die("no random bytes");
-		sha256(secret, strlen(secret), h);
-		if (exec(c, STMT_KEY_INSERT, "sssbi", id, argv[1], name, h,
-		    sizeof(h), wall_now()) == -1)
-			return die_db(c);
-		fprintf(stderr, "reassess: key %s created for %s; the secret "
-		    "is shown only now\n", id, argv[1]);
-		printf("%s\n", secret);
-		explicit_bzero(secret, sizeof(secret));
-		return 0;
-	}
-	if (argc == 2 && strcmp(argv[0], "list") == 0) {
-		if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
-			return 1;
-		if ((rc = (int)scalar(c, STMT_ORG_EXISTS, "s", argv[1])) == -1)
-			return die_db(c);
-		if (rc == 0)
-			return die("no org %s", argv[1]);
-		if ((st = q(c, STMT_KEY_LIST, "s", argv[1])) == NULL)
-			return die_db(c);
-		while ((rc = step(c, st)) == SQLITE_ROW) {
-			printf("%s\t%s\t%lld\t", sqlite3_column_text(st, KEYL_ID),
-			    sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
-			    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME),
-			    (long long)sqlite3_column_int64(st, KEYL_CREATED_AT));
-			if (sqlite3_column_type(st, KEYL_REVOKED_AT) == SQLITE_NULL)
-				printf("-\n");
-			else
-				printf("%lld\n",
-				    (long long)sqlite3_column_int64(st,
-				    KEYL_REVOKED_AT));
-		}
-		return rc == -1 ? die_db(c) : 0;
-	}
-	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
-		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) == -1)
-			return 1;
-		if ((rc = exec(c, STMT_KEY_REVOKE, "si", argv[1],
-		    wall_now())) == -1)
-			return die_db(c);
-		if (rc == 0)
-			return die("no key %s", argv[1]);
-		return 0;
-	}
+	if (argc >= 2 && strcmp(argv[0], "create") == 0)
+		return cmd_key_create(c, argc, argv);
+	if (argc == 2 && strcmp(argv[0], "list") == 0)
+		return cmd_key_list(c, argv[1]);
+	if (argc == 2 && strcmp(argv[0], "revoke") == 0)
+		return cmd_key_revoke(c, argv[1]);
 	return usage();
 }
 

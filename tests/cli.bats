@@ -149,8 +149,9 @@ key_id() {
   cli key create "$ORG" >/dev/null 2>&1
   run cli key list "$ORG"
   assert_success
-  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t'"$name"$'\t''[0-9]+'$'\t''-$'
-  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t''-'$'\t''[0-9]+'$'\t''-$'
+  # id, name, created, revoked, scopes, expires (6.1)
+  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t'"$name"$'\t''[0-9]+'$'\t''-'$'\t''-'$'\t''-$'
+  assert_line --regexp '^cbak_[0-9a-f]{32}'$'\t''-'$'\t''[0-9]+'$'\t''-'$'\t''-'$'\t''-$'
   refute_output --partial "${secret#ak_live_}"
   refute_output --partial ak_live_
 }
@@ -176,7 +177,7 @@ key_id() {
   api --key "$secret" GET /v1/vendors
   assert_detail 401 "Invalid or expired API key."
   run cli key list "$ORG"
-  assert_line --regexp "^$kid"$'\t'"$name"$'\t''[0-9]+'$'\t''[0-9]+$'
+  assert_line --regexp "^$kid"$'\t'"$name"$'\t''[0-9]+'$'\t''[0-9]+'$'\t''-'$'\t''-$'
 }
 
 @test "revoking one key leaves the org's other keys working" {
@@ -204,6 +205,77 @@ key_id() {
   run cli key create not-an-org
   assert_failure 1
   [ "$(sql 'select count(*) from api_keys')" = "$before" ] || fail "a key was made"
+}
+
+@test "key create --scope and --expires-in: the key carries them and key list shows them" {
+  local name="scoped-$RANDOM$RANDOM" secret kid before after
+  before="$(date +%s)"
+  secret="$(cli key create "$ORG" --scope audit:read --name "$name" --scope keys:manage \
+    --scope audit:read --expires-in 3600 2>/dev/null)"
+  after="$(date +%s)"
+  [[ "$secret" =~ ^ak_live_[A-Za-z0-9]{43}$ ]] || fail "no secret printed: '$secret'"
+  kid="$(key_id "$name")"
+  [ "$(sql "select scopes from api_keys where id = '$kid'")" = '["keys:manage","audit:read"]' ] ||
+    fail "scopes: $(sql "select scopes from api_keys where id = '$kid'")"
+  local exp
+  exp="$(sql "select expires_at - created_at from api_keys where id = '$kid'")"
+  [ "$exp" = 3600 ] || fail "expires_at - created_at is $exp"
+  run cli key list "$ORG"
+  assert_success
+  assert_line --regexp "^$kid"$'\t'"$name"$'\t''[0-9]+'$'\t''-'$'\t''keys:manage,audit:read'$'\t''[0-9]+$'
+  exp="$(cli key list "$ORG" | awk -F'\t' -v k="$kid" '$1 == k { print $6 }')"
+  ((exp >= before + 3600 && exp <= after + 3600)) || fail "expiry $exp not an hour after $before..$after"
+  api --key "$secret" GET /v1/api-keys
+  assert_status 200
+  cli key revoke "$kid"
+  run cli key list "$ORG"
+  assert_line --regexp "^$kid"$'\t'"$name"$'\t''[0-9]+'$'\t''[0-9]+'$'\t''-'$'\t''[0-9]+$'
+}
+
+@test "key create refuses an unknown scope, a bad --expires-in or a missing value: exit 2, nothing written" {
+  local before args
+  # (keys and change records: not the API-call records or last_used_at,
+  # which a server may write late for earlier tests' requests)
+  keys_state() {
+    sql "select id, name, created_at, revoked_at, scopes, expires_at, created_by
+           from api_keys order by rowid;
+         select * from audit_log where event_type <> 'external_api_call'" | sha256sum
+  }
+  before="$(keys_state)"
+  for args in "--scope admin" "--scope keys:manage --scope Keys:Manage" "--scope" \
+      "--expires-in abc" "--expires-in 59" "--expires-in 315360001" "--expires-in -60" \
+      "--expires-in 60s" "--expires-in" "--name" "--bogus x" "--name a --scope audit:read extra"; do
+    run --separate-stderr cli key create "$ORG" $args
+    [ "$status" -eq 2 ] || fail "key create ORG $args exited $status, expected 2"
+    [ -z "$output" ] || fail "key create ORG $args printed '$output'"
+    [ -n "$stderr" ] || fail "key create ORG $args said nothing on stderr"
+  done
+  [ "$(keys_state)" = "$before" ] || fail "a refused key create wrote something"
+  run cli key create "$ORG" --expires-in 60 --expires-in 315360000 --name bounds
+  assert_success
+}
+
+@test "key create and key revoke write change records with no actor; a second revoke writes none" {
+  local name="cli-audited-$RANDOM$RANDOM" kid
+  cli key create "$ORG" --name "$name" --scope audit:read >/dev/null 2>&1
+  kid="$(key_id "$name")"
+  run sql "select event_type, event_group, target_type, org_id, actor_id is null,
+             actor_name is null, summary from audit_log where target_id = '$kid'"
+  assert_output "integration_added|integrations|api_key|$ORG|1|1|API key \"$name\" created."
+  run sql "select json_extract(data, '$.id') || ' ' || json_extract(data, '$.scopes')
+             from audit_log where target_id = '$kid'"
+  assert_output "$kid [\"audit:read\"]"
+  run cli key revoke "$kid"
+  assert_success
+  run sql "select event_type, actor_id is null, json_extract(data, '$.revoked.new_value'),
+             json_extract(data, '$.scopes.new_value') from audit_log
+           where target_id = '$kid' order by seq desc limit 1"
+  assert_output "integration_deactivated|1|1|[]"
+  [ "$(sql "select scopes from api_keys where id = '$kid'")" = "[]" ] || fail "scopes kept"
+  run cli key revoke "$kid"
+  assert_success
+  [ "$(sql "select count(*) from audit_log where target_id = '$kid'")" = 2 ] ||
+    fail "a second revoke wrote a record"
 }
 
 # -------------------------------------------------------------------------
