@@ -593,11 +593,13 @@ static const char *const stmts[STMT__MAX] = {
 	/*
 	 * Up to ?2 records older than ?1, each org's found by
 	 * audit_log_by_org: a bounded batch, so that `reassess deliver`
-	 * never holds the write lock long.
+	 * never holds the write lock long. CROSS JOIN keeps orgs the outer
+	 * loop, so each org's old records are a range, not a scan.
 	 */
 	[STMT_AUDIT_SWEEP] =
 	"DELETE FROM audit_log WHERE seq IN (SELECT a.seq FROM orgs o"
-	" JOIN audit_log a ON a.org_id = o.id AND a.created_at < ?1 LIMIT ?2)",
+	" CROSS JOIN audit_log a ON a.org_id = o.id AND a.created_at < ?1"
+	" LIMIT ?2)",
 	/* Every org's records from ?1 on, oldest first. */
 	[STMT_AUDIT_EXPORT] =
 	"SELECT " AUDIT_EXPORT_COLS " FROM audit_log WHERE created_at >= ?1"
@@ -1239,6 +1241,8 @@ struct settings {
 	int64_t		 retry_delays[WEBHOOK_ATTEMPTS - 1];
 					/* REASSESS_WEBHOOK_DELAYS: seconds
 					   before attempts 2 .. */
+	int64_t		 audit_days;	/* REASSESS_AUDIT_DAYS: days audit
+					   records are kept; 0: for ever */
 };
 
 /* ------------------------------------------------------------------------
@@ -1251,6 +1255,7 @@ static struct settings cfg = {
 	.busy_timeout_ms = BUSY_TIMEOUT_MS,
 	.webhook_timeout_ms = WEBHOOK_TIMEOUT_MS,
 	.retry_delays = { 1, 5, 30, 120 },
+	.audit_days = AUDIT_DAYS,
 };
 
 /*
@@ -1585,6 +1590,7 @@ status_text(int status)
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
@@ -3025,7 +3031,7 @@ audit_object(struct rq *r, const char *type, enum kind k, const char *id,
 static int
 audit_created_set(struct rq *r, enum stmt s, enum kind k, const char *owner)
 {
-	return exec(r->conn, s, "sisss", owner, r->now,
+	return exec(r->conn, s, "sissss", owner, r->now,
 	    r->key_id[0] != '\0' ? r->key_id : NULL, r->key_name,
 	    kind_groups[k], kind_targets[k]) == -1 ? -1 : 0;
 }
@@ -6319,7 +6325,10 @@ static const char usage_text[] =
 "                                FastCGI server; ADDR is HOST:PORT or a\n"
 "                                unix socket path; without --listen, the\n"
 "                                socket systemd passes (LISTEN_FDS)\n"
-"  deliver [--once]              deliver pending webhook events\n"
+"  deliver [--once]              deliver pending webhook events, and\n"
+"                                remove audit records past retention\n"
+"  audit export [--since TS]     every org's audit records from TS on,\n"
+"                                oldest first, as JSON lines\n"
 "  backup FILE                   consistent copy of a live database\n"
 "  check                         integrity check; exit 1 if damaged\n"
 "  --help | --version\n"
@@ -6571,6 +6580,43 @@ cmd_key(struct conn *c, int argc, char **argv)
 		return 0;
 	}
 	return usage();
+}
+
+/*
+ * reassess audit export [--since TS]: every org's audit records (6.4)
+ * created at or after TS (default: all), oldest first, one JSON object a
+ * line with its org_id, for a log shipper. One statement: one snapshot.
+ */
+static int
+cmd_audit(struct conn *c, int argc, char **argv)
+{
+	sqlite3_stmt	*st;
+	int64_t		 since = INT64_MIN;
+	int		 rc;
+
+	if (argc < 1 || strcmp(argv[0], "export") != 0)
+		return usage();
+	if (argc == 3 && strcmp(argv[1], "--since") == 0) {
+		if (parse_int(argv[2], strlen(argv[2]), INT64_MIN, INT64_MAX,
+		    &since) != PI_OK)
+			return usage();
+	} else if (argc != 1)
+		return usage();
+	if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
+		return 1;
+	if ((st = q(c, STMT_AUDIT_EXPORT, "i", since)) == NULL)
+		return die_db(c);
+	while ((rc = step(c, st)) == SQLITE_ROW) {
+		fwrite(sqlite3_column_text(st, 0), 1,
+		    (size_t)sqlite3_column_bytes(st, 0), stdout);
+		putchar('\n');
+	}
+	sqlite3_reset(st);
+	if (rc == -1)
+		return die_db(c);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		return die("cannot write the export: %s", strerror(errno));
+	return 0;
 }
 
 /* Print the rows of a check pragma; how many said something other than ok. */
@@ -7015,13 +7061,44 @@ out:
 }
 
 /*
+ * Retention (6.4): remove the audit records older than cfg.audit_days
+ * days, AUDIT_SWEEP_BATCH at a time, each batch its own write transaction
+ * so that requests never wait long for the lock. The records removed, or
+ * -1 (recorded on c).
+ */
+static int64_t
+audit_sweep(struct conn *c)
+{
+	int64_t	 cutoff = wall_now() - cfg.audit_days * 86400, total = 0;
+	int	 n;
+
+	do {
+		c->err = SQLITE_OK;
+		if (exec(c, STMT_BEGIN_WRITE, "") == -1)
+			return -1;
+		if ((n = exec(c, STMT_AUDIT_SWEEP, "id", cutoff,
+		    AUDIT_SWEEP_BATCH)) == -1 || exec(c, STMT_COMMIT, "") == -1) {
+			conn_reset(c);
+			rollback(c);
+			return -1;
+		}
+		conn_reset(c);
+		total += n;
+	} while (n == AUDIT_SWEEP_BATCH && !stopping);
+	return total;
+}
+
+/*
  * reassess deliver [--once]: send due webhook attempts until SIGTERM (or,
  * with --once, until none is due). SIGTERM is honoured between attempts.
+ * Every AUDIT_SWEEP_EVERY seconds (and first of all) it also removes the
+ * audit records past their retention (audit_sweep).
  */
 static int
 cmd_deliver(struct conn *c, int argc, char **argv)
 {
 	struct attempt	 a;
+	int64_t		 swept, last_sweep = 0;
 	int		 once = 0, n;
 
 	if (argc == 1 && strcmp(argv[0], "--once") == 0)
@@ -7038,6 +7115,17 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 	set_signal(SIGINT, on_stop);
 	signal(SIGPIPE, SIG_IGN);
 	while (!stopping) {
+		if (cfg.audit_days > 0 &&
+		    wall_now() - last_sweep >= AUDIT_SWEEP_EVERY) {
+			last_sweep = wall_now();
+			if ((swept = audit_sweep(c)) == -1)
+				fprintf(stderr, "reassess: cannot remove old "
+				    "audit records: %s\n", c->errmsg);
+			else if (swept > 0)
+				fprintf(stderr, "reassess: removed %" PRId64
+				    " audit records older than %" PRId64
+				    " days\n", swept, cfg.audit_days);
+		}
 		if ((n = attempt_claim(c, &a)) == 0) {
 			if (once)
 				break;
@@ -7125,6 +7213,10 @@ settings_read(void)
 		cfg.webhook_timeout_ms = (long)ms;
 	if ((env = getenv("REASSESS_WEBHOOK_DELAYS")) != NULL)
 		parse_delays(env);
+	env = getenv("REASSESS_AUDIT_DAYS");
+	if (env != NULL && parse_int(env, strlen(env), 0, 1000000, &ms) ==
+	    PI_OK)
+		cfg.audit_days = ms;
 }
 
 /*
@@ -7192,6 +7284,8 @@ main(int argc, char *argv[])
 		rc = argc == 1 ? cmd_backup(&c, argv[0]) : usage();
 	else if (strcmp(cmd, "deliver") == 0)
 		rc = cmd_deliver(&c, argc, argv);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = cmd_audit(&c, argc, argv);
 	else if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve(&c, argc, argv);
 	else
