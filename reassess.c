@@ -82,13 +82,13 @@
 #define SECRET_MIN	16		/* characters in a webhook secret (4) */
 #define LIST_DEFAULT	50		/* default page size (1.5) */
 #define LIST_MAX	200		/* largest page size (1.5) */
-#define AUDIT_LIST_DEFAULT 100		/* default page of the audit log (6.4) */
-#define AUDIT_LIST_MAX	500		/* largest page of the audit log (6.4) */
-#define AUDIT_DAYS	365		/* days an audit record is kept (6.4);
-					   REASSESS_AUDIT_DAYS */
+#define AUDIT_LIST_DEFAULT 100		/* default audit log page (6.4) */
+#define AUDIT_LIST_MAX	500		/* largest audit log page (6.4) */
+#define AUDIT_DAYS	365		/* days an audit record is kept
+					   (6.4); REASSESS_AUDIT_DAYS */
 #define AUDIT_SWEEP_BATCH 1000		/* old audit records removed per
 					   write transaction by deliver */
-#define AUDIT_SWEEP_EVERY 60		/* seconds between deliver's sweeps */
+#define AUDIT_SWEEP_EVERY 60		/* seconds between two sweeps */
 #define ERRORS_MAX	100		/* entries listed in one 422 */
 #define QUERY_MAX	64		/* query parameters looked at */
 #define PATH_IDS	2		/* ids one route pattern can capture */
@@ -3412,8 +3412,8 @@ h_vendor_create(struct rq *r)
 	    jstr(b, "description"), jstr(b, "hq_location"),
 	    jstr(b, "use_case"), r->now) == -1)
 		return;
-	reply_created(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, id, "Vendor.Created",
-	    "vendor_id");
+	reply_created(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, id,
+	    "Vendor.Created", "vendor_id");
 }
 
 /* GET /v1/vendors: a page of vendors. */
@@ -3450,8 +3450,8 @@ h_vendor_update(struct rq *r)
 		json_decref(before);
 		return;
 	}
-	reply_updated(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, r->id, before,
-	    "Vendor.Updated", "vendor_id");
+	reply_updated(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, r->id,
+	    before, "Vendor.Updated", "vendor_id");
 }
 
 /* ------------------------------------------------------------------------
@@ -4905,7 +4905,8 @@ h_webhook_update(struct rq *r)
 	json_t		*before, *more = NULL;
 	int64_t		 enabled, *ep = NULL, rotated = 0;
 
-	if ((before = object_load(r, STMT_WH_GET, webhook_obj, r->id)) == NULL) {
+	if ((before = object_load(r, STMT_WH_GET, webhook_obj,
+	    r->id)) == NULL) {
 		if (r->conn->err == SQLITE_OK)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
@@ -4944,7 +4945,8 @@ h_webhook_delete(struct rq *r)
 {
 	json_t	*before;
 
-	if ((before = object_load(r, STMT_WH_GET, webhook_obj, r->id)) == NULL) {
+	if ((before = object_load(r, STMT_WH_GET, webhook_obj,
+	    r->id)) == NULL) {
 		if (r->conn->err == SQLITE_OK)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
@@ -7077,7 +7079,8 @@ audit_sweep(struct conn *c)
 		if (exec(c, STMT_BEGIN_WRITE, "") == -1)
 			return -1;
 		if ((n = exec(c, STMT_AUDIT_SWEEP, "id", cutoff,
-		    AUDIT_SWEEP_BATCH)) == -1 || exec(c, STMT_COMMIT, "") == -1) {
+		    AUDIT_SWEEP_BATCH)) == -1 ||
+		    exec(c, STMT_COMMIT, "") == -1) {
 			conn_reset(c);
 			rollback(c);
 			return -1;
