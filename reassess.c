@@ -82,6 +82,13 @@
 #define SECRET_MIN	16		/* characters in a webhook secret (4) */
 #define LIST_DEFAULT	50		/* default page size (1.5) */
 #define LIST_MAX	200		/* largest page size (1.5) */
+#define AUDIT_LIST_DEFAULT 100		/* default audit log page (6.4) */
+#define AUDIT_LIST_MAX	500		/* largest audit log page (6.4) */
+#define AUDIT_DAYS	365		/* days an audit record is kept
+					   (6.4); REASSESS_AUDIT_DAYS */
+#define AUDIT_SWEEP_BATCH 1000		/* old audit records removed per
+					   write transaction by deliver */
+#define AUDIT_SWEEP_EVERY 60		/* seconds between two sweeps */
 #define ERRORS_MAX	100		/* entries listed in one 422 */
 #define ALLOWLIST_MAX	100		/* entries in an org's IP allowlist (6.3) */
 #define QUERY_MAX	64		/* query parameters looked at */
@@ -182,6 +189,16 @@ enum stmt {
 	STMT_APIKEY_LIST,
 	STMT_APIKEY_NAMES,
 	STMT_APIKEY_ORG,
+	/* The audit log (6.4): its reads, set-based records, retention. */
+	STMT_AUDIT_LIST,
+	STMT_AUDIT_COUNT,
+	STMT_AUDIT_ACTIVITY,
+	STMT_AUDIT_ACTIVITY_COUNT,
+	STMT_AUDIT_ALERTS_CREATED,
+	STMT_AUDIT_ASMTS_CREATED,
+	STMT_AUDIT_WH_SECRET_CHANGES,
+	STMT_AUDIT_SWEEP,
+	STMT_AUDIT_EXPORT,
 	STMT_IDEM_GET,
 	STMT_IDEM_PUT,
 	STMT_IDEM_SWEEP,
@@ -418,6 +435,29 @@ enum plan_run_col { PLANR_NAME, PLANR_CONTROL_SET_IDS };
 #define TODO_COLS	"v.vendor_id, vn.name"
 enum todo_col { TODO_VENDOR_ID, TODO_VENDOR_NAME };
 
+/*
+ * An audit record (6.4) as the API shows it: the actor made from the key
+ * columns (null for the system and the command line), data as stored JSON
+ * (json() gives it canonical, as written raw).
+ */
+#define AUDIT_ACTOR \
+	"CASE WHEN actor_id IS NULL THEN 'null' ELSE json_object('type'," \
+	" 'api_key', 'id', actor_id, 'name', actor_name) END"
+#define AUDIT_COLS \
+	"id, created_at, " AUDIT_ACTOR ", event_type, event_group," \
+	" target_type, target_id, summary, json(data)"
+enum audit_col {
+	AUDIT_ID, AUDIT_CREATED_AT, AUDIT_ACTOR_OBJ, AUDIT_EVENT_TYPE,
+	AUDIT_EVENT_GROUP, AUDIT_TARGET_TYPE, AUDIT_TARGET_ID, AUDIT_SUMMARY,
+	AUDIT_DATA
+};
+/* A line of `reassess audit export`: the record with its org, as JSON. */
+#define AUDIT_EXPORT_COLS \
+	"json_object('id', id, 'org_id', org_id, 'created_at', created_at," \
+	" 'actor', json(" AUDIT_ACTOR "), 'event_type', event_type," \
+	" 'event_group', event_group, 'target_type', target_type," \
+	" 'target_id', target_id, 'summary', summary, 'data', json(data))"
+
 /* Filters: "?N IS NULL OR ..." lets one statement serve every combination. */
 #define VENDOR_WHERE \
 	" FROM vendors WHERE org_id = ?1" \
@@ -472,6 +512,30 @@ enum todo_col { TODO_VENDOR_ID, TODO_VENDOR_NAME };
 	" FROM assessments WHERE org_id = ?1" \
 	" AND (?2 IS NULL OR vendor_id = ?2)" \
 	" AND (?3 IS NULL OR reassessment_id = ?3)"
+/*
+ * The system log's filters (6.4): ?2 start_ts and ?3 end_ts, both
+ * inclusive, as a range on audit_log_by_org (coalesce to the widest, not
+ * "?2 IS NULL OR", so that SQLite can use it); ?4 groups and ?5 types as
+ * JSON lists; ?6 search, a case-insensitive substring of the summary or
+ * the actor's name, bound, never spliced (instr, so % and _ are plain).
+ */
+#define AUDIT_WHERE \
+	" FROM audit_log WHERE org_id = ?1" \
+	" AND created_at >= coalesce(?2, -9223372036854775807)" \
+	" AND created_at <= coalesce(?3, 9223372036854775807)" \
+	" AND (?4 IS NULL OR event_group IN (SELECT value FROM json_each(?4)))" \
+	" AND (?5 IS NULL OR event_type IN (SELECT value FROM json_each(?5)))" \
+	" AND (?6 IS NULL OR instr(lower(summary), lower(?6)) > 0" \
+	"  OR instr(lower(actor_name), lower(?6)) > 0)"
+/*
+ * One object's change records: by audit_log_by_target, whose WHERE the
+ * statement repeats so that SQLite may use the partial index.
+ */
+#define AUDIT_ACTIVITY_WHERE \
+	" FROM audit_log WHERE target_id = ?2" \
+	" AND event_type <> 'external_api_call'" \
+	" AND org_id = ?1 AND target_type = ?3"
+#define AUDIT_NEWEST_FIRST " ORDER BY created_at DESC, seq DESC"
 #define NEWEST_FIRST " ORDER BY created_at DESC, rowid DESC"
 #define PAGE " LIMIT ?10 OFFSET ?11"
 
@@ -537,6 +601,72 @@ static const char *const stmts[STMT__MAX] = {
 	/* The command line's revoke: the key's org. */
 	[STMT_APIKEY_ORG] =
 	"SELECT org_id FROM api_keys WHERE id = ?1",
+	/* The audit log (6.4): its reads, set-based records, retention. */
+	[STMT_AUDIT_LIST] =
+	"SELECT " AUDIT_COLS AUDIT_WHERE AUDIT_NEWEST_FIRST PAGE,
+	[STMT_AUDIT_COUNT] =
+	"SELECT count(*)" AUDIT_WHERE,
+	[STMT_AUDIT_ACTIVITY] =
+	"SELECT " AUDIT_COLS AUDIT_ACTIVITY_WHERE AUDIT_NEWEST_FIRST PAGE,
+	[STMT_AUDIT_ACTIVITY_COUNT] =
+	"SELECT count(*)" AUDIT_ACTIVITY_WHERE,
+	/*
+	 * The record_created of each alert of the new event ?1, in one
+	 * statement, data the alert object (3.2): ?2 the time, ?3 and ?4
+	 * the key, ?5 the group, ?6 the target type.
+	 */
+	[STMT_AUDIT_ALERTS_CREATED] =
+	"INSERT INTO audit_log (id, org_id, created_at, actor_id, actor_name,"
+	" event_type, event_group, target_type, target_id, summary, data)"
+	" SELECT 'cbaud_' || lower(hex(randomblob(16))), a.org_id, ?2, ?3, ?4,"
+	" 'record_created', ?5, ?6, a.id, 'Alert ' || a.id || ' (' ||"
+	" a.severity || ') created for vendor \"' || v.name || '\" (' ||"
+	" a.vendor_id || ').',"
+	" json_object('id', a.id, 'vendor_id', a.vendor_id, 'detector_id',"
+	" NULL, 'source_id', NULL, 'data_id', NULL, 'event_id', a.event_id,"
+	" 'summary', a.summary, 'severity', a.severity, 'confidence',"
+	" a.confidence, 'should_alert', json(CASE a.should_alert WHEN 1 THEN"
+	" 'true' ELSE 'false' END), 'is_dismissed', json(CASE a.is_dismissed"
+	" WHEN 1 THEN 'true' ELSE 'false' END), 'dismiss_reason',"
+	" a.dismiss_reason, 'dismissed_at', a.dismissed_at, 'is_archived',"
+	" json(CASE a.is_archived WHEN 1 THEN 'true' ELSE 'false' END),"
+	" 'created_at', a.created_at, 'updated_at', a.updated_at)"
+	" FROM radar_alerts a JOIN vendors v ON v.id = a.vendor_id"
+	" WHERE a.event_id = ?1 ORDER BY a.rowid",
+	/*
+	 * The record_created of each assessment run ?1 made, in one
+	 * statement, data the assessment object (3.4); arguments as above.
+	 */
+	[STMT_AUDIT_ASMTS_CREATED] =
+	"INSERT INTO audit_log (id, org_id, created_at, actor_id, actor_name,"
+	" event_type, event_group, target_type, target_id, summary, data)"
+	" SELECT 'cbaud_' || lower(hex(randomblob(16))), org_id, ?2, ?3, ?4,"
+	" 'record_created', ?5, ?6, id, 'Assessment \"' || name || '\" (' ||"
+	" id || ') created by running reassessment ' || reassessment_id || '.',"
+	" json_object('id', id, 'vendor_id', vendor_id, 'name', name,"
+	" 'status', status, 'control_set_ids', json(control_set_ids),"
+	" 'service_ids', json('[]'), 'assignee_id', NULL, 'score_percent',"
+	" NULL, 'findings_count', 0, 'initiated_at', NULL,"
+	" 'assessment_plan_id', assessment_plan_id, 'reassessment_id',"
+	" reassessment_id, 'created_at', created_at, 'updated_at', updated_at)"
+	" FROM assessments WHERE reassessment_id = ?1 ORDER BY rowid",
+	/* Would secret ?3 replace another? (It is never shown or logged.) */
+	[STMT_AUDIT_WH_SECRET_CHANGES] =
+	"SELECT secret IS NOT ?3 FROM webhooks WHERE id = ?1 AND org_id = ?2",
+	/*
+	 * Up to ?2 records older than ?1, each org's found by
+	 * audit_log_by_org: a bounded batch, so that `reassess deliver`
+	 * never holds the write lock long. CROSS JOIN keeps orgs the outer
+	 * loop, so each org's old records are a range, not a scan.
+	 */
+	[STMT_AUDIT_SWEEP] =
+	"DELETE FROM audit_log WHERE seq IN (SELECT a.seq FROM orgs o"
+	" CROSS JOIN audit_log a ON a.org_id = o.id AND a.created_at < ?1"
+	" LIMIT ?2)",
+	/* Every org's records from ?1 on, oldest first. */
+	[STMT_AUDIT_EXPORT] =
+	"SELECT " AUDIT_EXPORT_COLS " FROM audit_log WHERE created_at >= ?1"
+	" ORDER BY created_at, seq",
 	[STMT_IDEM_GET] =
 	"SELECT " IDEM_COLS " FROM idempotency_keys"
 	" WHERE org_id = ?1 AND endpoint = ?2 AND key_hash = ?3"
@@ -932,6 +1062,51 @@ static const char *const kind_targets[KIND__MAX] = {
 };
 
 /*
+ * The group of a change record (6.4) about an object of the kind, for its
+ * creation and its updates; a deletion is filed under "archive". NULL:
+ * the kind has no change records of this part (keys and the org write
+ * their own, 6.2 and 6.3; events, deliveries and audit records none).
+ */
+static const char *const kind_groups[KIND__MAX] = {
+	NULL,				/* KIND_ORG */
+	NULL,				/* KIND_KEY */
+	"configuration",		/* KIND_VENDOR */
+	"radar",			/* KIND_EVENT */
+	"radar",			/* KIND_ALERT */
+	"configuration",		/* KIND_PLAN */
+	"configuration",		/* KIND_ASMT */
+	"configuration",		/* KIND_RSM */
+	"configuration",		/* KIND_TRIGGER */
+	"integrations",			/* KIND_WEBHOOK */
+	NULL,				/* KIND_EVT */
+	NULL,				/* KIND_DELIVERY */
+	NULL,				/* KIND_AUDIT */
+};
+
+/* The audit log's groups and types (6.4), with their labels (metadata). */
+static const char *const audit_groups[] = {
+	"configuration", "radar", "integrations", "archive", NULL
+};
+static const char *const audit_group_labels[] = {
+	"Configuration", "Radar", "Integrations", "Archive", NULL
+};
+static const char *const audit_types[] = {
+	"record_created", "field_update", "record_archived",
+	"integration_added", "integration_updated", "integration_deactivated",
+	"external_api_call", "audit_log_exported", NULL
+};
+static const char *const audit_type_labels[] = {
+	"Record created", "Field updated", "Record archived",
+	"Integration added", "Integration updated", "Integration deactivated",
+	"External API call", "Audit log exported", NULL
+};
+/* What GET /v1/activity takes as target_type: the kinds with changes. */
+static const char *const activity_targets[] = {
+	"org", "api_key", "vendor", "radar_event", "alert", "assessment_plan",
+	"assessment", "reassessment", "reassessment_trigger", "webhook", NULL
+};
+
+/*
  * The scopes a key can carry (6.1): bits of rq.scopes and route.scope, and
  * their names, as stored in api_keys.scopes and shown in key objects.
  */
@@ -959,6 +1134,7 @@ enum qtype {
 	QT_BOOL,		/* true/false, 1/0, yes/no, on/off */
 	QT_ENUM,		/* one of a fixed set */
 	QT_ENUMS,		/* repeatable, each one of a fixed set */
+	QT_INT,			/* an integer (the strict parser) */
 	QT__MAX
 };
 
@@ -1070,6 +1246,8 @@ struct route {
 #define R_LIST		0x04	/* paged: limit and offset */
 #define R_IDEMPOTENT	0x08	/* honours Idempotency-Key (1.6) */
 #define R_ANY_IP	0x10	/* exempt from the org's IP allowlist (6.3) */
+#define R_AUDIT_PAGE	0x20	/* paged as the audit log: limit 1..500,
+				   default 100 (6.4), not as 1.5 */
 
 /*
  * A growing text buffer, for responses written straight from rows. After
@@ -1129,6 +1307,8 @@ struct settings {
 	int64_t		 retry_delays[WEBHOOK_ATTEMPTS - 1];
 					/* REASSESS_WEBHOOK_DELAYS: seconds
 					   before attempts 2 .. */
+	int64_t		 audit_days;	/* REASSESS_AUDIT_DAYS: days audit
+					   records are kept; 0: for ever */
 };
 
 /* ------------------------------------------------------------------------
@@ -1141,6 +1321,7 @@ static struct settings cfg = {
 	.busy_timeout_ms = BUSY_TIMEOUT_MS,
 	.webhook_timeout_ms = WEBHOOK_TIMEOUT_MS,
 	.retry_delays = { 1, 5, 30, 120 },
+	.audit_days = AUDIT_DAYS,
 };
 
 /*
@@ -2850,23 +3031,134 @@ object_diff(const json_t *before, const json_t *after)
 	return diffs;
 }
 
-/* Reply 201 with a new object, recording its type.Created event. */
-static void
-reply_created(struct rq *r, enum stmt get, const struct ofield *fields,
-    const char *id, const char *type, const char *idfield)
+/*
+ * What an object goes by in a summary: its name, else its title, else its
+ * url; NULL when it has none of them.
+ */
+static const char *
+obj_label(const json_t *o)
 {
-	if (type != NULL && emit_id(r, type, idfield, id) == -1)
-		return;
-	reply_object(r, 201, get, fields, id, KIND__MAX);
+	const char	*s;
+
+	if ((s = json_string_value(json_object_get(o, "name"))) == NULL &&
+	    (s = json_string_value(json_object_get(o, "title"))) == NULL)
+		s = json_string_value(json_object_get(o, "url"));
+	return s;
+}
+
+/* Bytes of s to show of at most max, cut on a UTF-8 character boundary. */
+static int
+label_len(const char *s, size_t max)
+{
+	size_t	 n = strlen(s);
+
+	if (n <= max)
+		return (int)n;
+	for (n = max; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
+		continue;
+	return (int)n;
 }
 
 /*
- * Reply 200 with the object as it is now, and record a type.Updated event
- * with the field_diffs against before (taken), if anything changed.
+ * The change record (6.4) of one object id of kind k, in the request's
+ * transaction: type record_created (data the created values),
+ * field_update (data the field-level diff) or record_archived (data the
+ * object as it was), filed under kind_groups[k] ("archive" for a
+ * deletion). obj is the object the summary names; both are borrowed. The
+ * actor is the request's key; or, when by is given, the system, and the
+ * summary says by what ("by reassessment trigger ..."). 0, or -1
+ * (answered, or recorded on the connection).
+ */
+static int
+audit_object(struct rq *r, const char *type, enum kind k, const char *id,
+    const json_t *obj, const json_t *data, const char *by)
+{
+	const char	*name = obj_label(obj), *key, *verb = "created";
+	const char	*group = kind_groups[k];
+	struct audit	 a;
+	json_t		*v;
+	char		 label[256] = "", changed[512] = "", summary[1024];
+	size_t		 n = 0;
+
+	if (strcmp(type, "record_archived") == 0) {
+		verb = "deleted";
+		group = "archive";
+	} else if (strcmp(type, "field_update") == 0) {
+		verb = "updated";
+		json_object_foreach((json_t *)data, key, v)
+			if (n < sizeof(changed))
+				n += (size_t)snprintf(changed + n,
+				    sizeof(changed) - n, "%s%s",
+				    n == 0 ? ": " : ", ", key);
+	}
+	if (name != NULL)
+		snprintf(label, sizeof(label), " \"%.*s\"",
+		    label_len(name, 200), name);
+	snprintf(summary, sizeof(summary), "%s%s (%s) %s%s%s%s.",
+	    kind_nouns[k], label, id, verb, by != NULL ? " " : "",
+	    by != NULL ? by : "", changed);
+	if (by == NULL)
+		return audit_change(r, type, group, k, id, data, "%s", summary);
+	a = (struct audit){ .org = r->org, .now = r->now, .actor_id = NULL,
+	    .actor_name = NULL, .event_type = type, .event_group = group,
+	    .target = k, .target_id = id, .summary = summary, .data = data };
+	if (audit_write(r->conn, &a) == -1) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "out of memory or randomness writing "
+			    "an audit record");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The record_created of each of the rows a set-based statement s (one of
+ * STMT_AUDIT_*_CREATED) finds for owner, made by the request's key, of
+ * kind k: one INSERT ... SELECT whatever their number. 0, or -1 (recorded
+ * on the connection).
+ */
+static int
+audit_created_set(struct rq *r, enum stmt s, enum kind k, const char *owner)
+{
+	return exec(r->conn, s, "sissss", owner, r->now,
+	    r->key_id[0] != '\0' ? r->key_id : NULL, r->key_name,
+	    kind_groups[k], kind_targets[k]) == -1 ? -1 : 0;
+}
+
+/*
+ * Reply 201 with a new object id of kind k, recording its type.Created
+ * event (when type is given) and its change record (6.4), which share the
+ * object read once: the record's data is the object the reply shows.
  */
 static void
-reply_updated(struct rq *r, enum stmt get, const struct ofield *fields,
-    const char *id, json_t *before, const char *type, const char *idfield)
+reply_created(struct rq *r, enum stmt get, const struct ofield *fields,
+    enum kind k, const char *id, const char *type, const char *idfield)
+{
+	json_t	*obj;
+
+	if (type != NULL && emit_id(r, type, idfield, id) == -1)
+		return;
+	if ((obj = object_load(r, get, fields, id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			fail_internal(r, "object vanished inside its transaction");
+		return;
+	}
+	if (audit_object(r, "record_created", k, id, obj, obj, NULL) == 0)
+		reply(r, 201, json_incref(obj));
+	json_decref(obj);
+}
+
+/*
+ * Reply 200 with the object id of kind k as it is now. If anything changed
+ * since before (taken), record a type.Updated event (when type is given)
+ * with the field_diffs, and a field_update change record (6.4) with the
+ * same diff, computed once, plus more (taken, or NULL): changes the object
+ * does not show (a webhook's secret, redacted), for the record only.
+ */
+static void
+reply_changed(struct rq *r, enum stmt get, const struct ofield *fields,
+    enum kind k, const char *id, json_t *before, json_t *more,
+    const char *type, const char *idfield)
 {
 	json_t	*after, *diffs = NULL;
 
@@ -2879,14 +3171,45 @@ reply_updated(struct rq *r, enum stmt get, const struct ofield *fields,
 		fail_internal(r, "out of memory");
 		goto out;
 	}
-	if (json_object_size(diffs) > 0 && emit(r, type, json_pack("{s:s,s:O}",
-	    idfield, id, "field_diffs", diffs), NULL) == -1)
+	if (type != NULL && json_object_size(diffs) > 0 && emit(r, type,
+	    json_pack("{s:s,s:O}", idfield, id, "field_diffs", diffs),
+	    NULL) == -1)
+		goto out;
+	if (more != NULL && json_object_update(diffs, more) == -1) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
+	if (json_object_size(diffs) > 0 && audit_object(r, "field_update", k,
+	    id, after, diffs, NULL) == -1)
 		goto out;
 	reply(r, 200, after);
 	after = NULL;
 out:
 	json_decref(diffs);
 	json_decref(after);
+	json_decref(more);
+	json_decref(before);
+}
+
+/* reply_changed() of an object whose changes it shows whole. */
+static void
+reply_updated(struct rq *r, enum stmt get, const struct ofield *fields,
+    enum kind k, const char *id, json_t *before, const char *type,
+    const char *idfield)
+{
+	reply_changed(r, get, fields, k, id, before, NULL, type, idfield);
+}
+
+/*
+ * Reply 204 after the soft deletion of the object id of kind k, whose
+ * object as it was is before (taken): its record_archived (6.4).
+ */
+static void
+reply_archived(struct rq *r, enum kind k, const char *id, json_t *before)
+{
+	if (audit_object(r, "record_archived", k, id, before, before,
+	    NULL) == 0)
+		reply(r, 204, json_object());
 	json_decref(before);
 }
 
@@ -3063,13 +3386,17 @@ check_query(struct rq *r, json_t *errs)
 	char			 msg[512];
 	size_t			 i;
 	long			 n;
+	int64_t			 iv;
 
-	if (r->route->flags & R_LIST) {
+	if (r->route->flags & R_AUDIT_PAGE)
+		check_page_param(r, errs, "limit", 1, AUDIT_LIST_MAX,
+		    AUDIT_LIST_DEFAULT, &r->limit);
+	else if (r->route->flags & R_LIST)
 		check_page_param(r, errs, "limit", 1, LIST_MAX, LIST_DEFAULT,
 		    &r->limit);
+	if (r->route->flags & (R_LIST | R_AUDIT_PAGE))
 		check_page_param(r, errs, "offset", 0, INT64_MAX, 0,
 		    &r->offset);
-	}
 	for (f = r->route->query; f != NULL && f->name != NULL; f++) {
 		n = 0;
 		for (i = 0; i < r->nparams; i++) {
@@ -3084,6 +3411,14 @@ check_query(struct rq *r, json_t *errs)
 					verr(errs, "query", f->name, -1,
 					    "string_type",
 					    "Input should be a valid string");
+				break;
+			case QT_INT:
+				if (parse_int(p->value, p->len, INT64_MIN,
+				    INT64_MAX, &iv) != PI_OK)
+					verr(errs, "query", f->name, -1,
+					    "int_type", "Input should be a valid "
+					    "integer, unable to parse string as "
+					    "an integer");
 				break;
 			case QT_BOOL:
 				if (strlen(p->value) != p->len ||
@@ -3538,8 +3873,8 @@ h_vendor_create(struct rq *r)
 	    jstr(b, "description"), jstr(b, "hq_location"),
 	    jstr(b, "use_case"), r->now) == -1)
 		return;
-	reply_created(r, STMT_VENDOR_GET, vendor_obj, id, "Vendor.Created",
-	    "vendor_id");
+	reply_created(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, id,
+	    "Vendor.Created", "vendor_id");
 }
 
 /* GET /v1/vendors: a page of vendors. */
@@ -3576,8 +3911,8 @@ h_vendor_update(struct rq *r)
 		json_decref(before);
 		return;
 	}
-	reply_updated(r, STMT_VENDOR_GET, vendor_obj, r->id, before,
-	    "Vendor.Updated", "vendor_id");
+	reply_updated(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, r->id,
+	    before, "Vendor.Updated", "vendor_id");
 }
 
 /* ------------------------------------------------------------------------
@@ -3622,9 +3957,10 @@ static const struct qfield alert_query[] = {
  * The reassessment triggers (7) on the new event id of primary impact
  * type, in the event's transaction: each enabled trigger that matches
  * makes one draft of the vendors it takes (STMT_TRG_RSM_INSERT says
- * which), announced with Reassessment.Created; a trigger that takes no
- * vendor makes nothing. 0, or -1 (answered or recorded on the
- * connection).
+ * which), announced with Reassessment.Created and recorded as created by
+ * the system, "by reassessment trigger ..." (6.4: the trigger made it,
+ * not the key that made the event); a trigger that takes no vendor makes
+ * nothing. 0, or -1 (answered or recorded on the connection).
  *
  * Rationale: the matching triggers are read first, and each draft is then
  * three INSERT ... SELECT statements, so that the work per trigger does
@@ -3635,8 +3971,8 @@ static int
 triggers_fire(struct rq *r, const char *event, const char *type)
 {
 	sqlite3_stmt	*st;
-	json_t		*todo = NULL, *t;
-	char		 id[ID_LEN];
+	json_t		*todo = NULL, *t, *draft;
+	char		 id[ID_LEN], by[128];
 	const char	*tid;
 	size_t		 i;
 	int		 rc, made, ret = -1;
@@ -3665,6 +4001,19 @@ triggers_fire(struct rq *r, const char *event, const char *type)
 		    tid) == -1 ||
 		    emit_id(r, "Reassessment.Created", "reassessment_id",
 		    id) == -1)
+			goto out;
+		if ((draft = object_load(r, STMT_RSM_GET, rsm_obj, id)) ==
+		    NULL) {
+			if (r->conn->err == SQLITE_OK)
+				fail_internal(r, "draft vanished");
+			goto out;
+		}
+		snprintf(by, sizeof(by), "by reassessment trigger %s for radar "
+		    "event %s", tid, event);
+		rc = audit_object(r, "record_created", KIND_RSM, id, draft,
+		    draft, by);
+		json_decref(draft);
+		if (rc == -1)
 			goto out;
 	}
 	ret = 0;
@@ -3729,6 +4078,10 @@ h_event_create(struct rq *r)
 		    "radar_detector_result_id", aid) == -1)
 			goto out;
 	}
+	/* The alerts' change records, one statement for them all (6.4). */
+	if (alerts && audit_created_set(r, STMT_AUDIT_ALERTS_CREATED,
+	    KIND_ALERT, id) == -1)
+		goto out;
 	if (emit_id(r, "RadarEvent.Created", "radar_event_id", id) == -1 ||
 	    triggers_fire(r, id, jstr(b, "primary_impact_type")) == -1)
 		goto out;
@@ -3740,7 +4093,8 @@ h_event_create(struct rq *r)
 		goto out;
 	}
 #endif
-	reply_created(r, STMT_EVENT_GET, event_obj, id, NULL, NULL);
+	reply_created(r, STMT_EVENT_GET, event_obj, KIND_EVENT, id, NULL,
+	    NULL);
 out:
 	free(sectxt);
 }
@@ -3837,7 +4191,7 @@ alert_set_dismissed(struct rq *r, int on)
 		json_decref(before);
 		return;
 	}
-	reply_updated(r, STMT_ALERT_GET, alert_obj, r->id, before,
+	reply_updated(r, STMT_ALERT_GET, alert_obj, KIND_ALERT, r->id, before,
 	    "RadarDetectorResult.Updated", "radar_detector_result_id");
 }
 
@@ -3889,7 +4243,7 @@ h_plan_create(struct rq *r)
 	    jstr(r->json, "name"), jstr(r->json, "description"), csitxt,
 	    r->now) == -1)
 		goto out;
-	reply_created(r, STMT_PLAN_GET, plan_obj, id, NULL, NULL);
+	reply_created(r, STMT_PLAN_GET, plan_obj, KIND_PLAN, id, NULL, NULL);
 out:
 	free(csitxt);
 }
@@ -4036,7 +4390,7 @@ rsm_free(struct rsm *m)
 static void
 rsm_reply(struct rq *r, struct rsm *m)
 {
-	reply_updated(r, STMT_RSM_GET, rsm_obj, m->id, m->before,
+	reply_updated(r, STMT_RSM_GET, rsm_obj, KIND_RSM, m->id, m->before,
 	    "Reassessment.Updated", "reassessment_id");
 	m->before = NULL;
 }
@@ -4140,7 +4494,8 @@ h_rsm_create(struct rq *r)
 			return;
 	if (exec(r->conn, STMT_RSM_ALERTS_FILL, "ss", id, event) == -1)
 		return;
-	reply_created(r, STMT_RSM_GET, rsm_obj, id, "Reassessment.Created",
+	reply_created(r, STMT_RSM_GET, rsm_obj, KIND_RSM, id,
+	    "Reassessment.Created",
 	    "reassessment_id");
 }
 
@@ -4440,6 +4795,10 @@ h_rsm_run(struct rq *r)
 		    emit_id(r, "Assessment.Created", "assessment_id", aid) == -1)
 			goto out;
 	}
+	/* The assessments' change records, one statement for them all. */
+	if (audit_created_set(r, STMT_AUDIT_ASMTS_CREATED, KIND_ASMT,
+	    m.id) == -1)
+		goto out;
 	snprintf(m.status, sizeof(m.status), "run");
 	if (rsm_save(r, &m, SAVE_STATUS) == -1)
 		goto out;
@@ -4569,7 +4928,8 @@ h_trg_create(struct rq *r)
 	    types != NULL ? types : "[]", sev != NULL ? sev : "informational",
 	    vendors, json_is_boolean(en) ? json_is_true(en) : 1, r->now) == -1)
 		goto out;
-	reply_created(r, STMT_TRG_GET, trg_obj, id, NULL, NULL);
+	reply_created(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER, id, NULL,
+	    NULL);
 out:
 	free(vendors);
 	free(types);
@@ -4603,16 +4963,17 @@ h_trg_update(struct rq *r)
 {
 	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
 	char		*types = NULL, *vendors = NULL;
+	json_t		*before;
 	int64_t		 enabled, *ep = NULL;
-	int		 found, oom = 0;
+	int		 oom = 0;
 
-	if ((found = exists(r->conn, STMT_TRG_LIVE, r->id, r->org)) != 1) {
-		if (found == 0)
+	if ((before = object_load(r, STMT_TRG_GET, trg_obj, r->id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
 			not_found(r, KIND_TRIGGER, r->id);
 		return;
 	}
 	if (trg_rules(r) == -1)
-		return;
+		goto out;
 	if (json_is_boolean(en)) {
 		enabled = json_is_true(en);
 		ep = &enabled;
@@ -4625,9 +4986,13 @@ h_trg_update(struct rq *r)
 	}
 	if (exec(r->conn, STMT_TRG_UPDATE, "sssssssoi", r->id, r->org,
 	    jstr(b, "name"), jstr(b, "assessment_plan_id"), types,
-	    jstr(b, "min_alert_severity"), vendors, ep, r->now) != -1)
-		reply_one(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER);
+	    jstr(b, "min_alert_severity"), vendors, ep, r->now) == -1)
+		goto out;
+	reply_updated(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER, r->id, before,
+	    NULL, NULL);
+	before = NULL;
 out:
+	json_decref(before);
 	free(vendors);
 	free(types);
 }
@@ -4639,15 +5004,17 @@ out:
 static void
 h_trg_delete(struct rq *r)
 {
-	int	 n;
+	json_t	*before;
 
-	if ((n = exec(r->conn, STMT_TRG_DELETE, "ssi", r->id, r->org,
-	    r->now)) == -1)
+	if ((before = object_load(r, STMT_TRG_GET, trg_obj, r->id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			not_found(r, KIND_TRIGGER, r->id);
 		return;
-	if (n == 0)
-		not_found(r, KIND_TRIGGER, r->id);
+	}
+	if (exec(r->conn, STMT_TRG_DELETE, "ssi", r->id, r->org, r->now) == -1)
+		json_decref(before);
 	else
-		reply(r, 204, json_object());
+		reply_archived(r, KIND_TRIGGER, r->id, before);
 }
 
 /* ------------------------------------------------------------------------
@@ -4959,7 +5326,8 @@ h_webhook_create(struct rq *r)
 	    events, jstr(b, "secret"), jstr(b, "description"),
 	    json_is_boolean(en) ? json_is_true(en) : 1, r->now) == -1)
 		goto out;
-	reply_created(r, STMT_WH_GET, webhook_obj, id, NULL, NULL);
+	reply_created(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK, id, NULL,
+	    NULL);
 out:
 	free(events);
 }
@@ -4993,26 +5361,42 @@ static void
 h_webhook_update(struct rq *r)
 {
 	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
+	const char	*secret = jstr(b, "secret");
 	char		*events = NULL;
-	int64_t		 enabled, *ep = NULL;
-	int		 found;
+	json_t		*before, *more = NULL;
+	int64_t		 enabled, *ep = NULL, rotated = 0;
 
-	if ((found = exists(r->conn, STMT_WH_LIVE, r->id, r->org)) != 1) {
-		if (found == 0)
+	if ((before = object_load(r, STMT_WH_GET, webhook_obj,
+	    r->id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
 			not_found(r, KIND_WEBHOOK, r->id);
 		return;
 	}
 	if (webhook_rules(r) == -1)
-		return;
+		goto out;
 	if (json_is_boolean(en)) {
 		enabled = json_is_true(en);
 		ep = &enabled;
 	}
+	/* A new secret is a change the record shows, never its value. */
+	if (secret != NULL && (rotated = scalar(r->conn,
+	    STMT_AUDIT_WH_SECRET_CHANGES, "sss", r->id, r->org, secret)) == -1)
+		goto out;
+	if (rotated && (more = json_pack("{s:{s:s,s:s}}", "secret",
+	    "old_value", "[redacted]", "new_value", "[redacted]")) == NULL) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
 	events = events_text(b);
 	if (exec(r->conn, STMT_WH_UPDATE, "ssssssoi", r->id, r->org, jstr(b, "url"),
-	    events, jstr(b, "secret"), jstr(b, "description"), ep,
-	    r->now) != -1)
-		reply_one(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK);
+	    events, secret, jstr(b, "description"), ep, r->now) == -1)
+		goto out;
+	reply_changed(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK, r->id, before,
+	    more, NULL, NULL);
+	before = more = NULL;
+out:
+	json_decref(more);
+	json_decref(before);
 	free(events);
 }
 
@@ -5020,14 +5404,18 @@ h_webhook_update(struct rq *r)
 static void
 h_webhook_delete(struct rq *r)
 {
-	int	 n;
+	json_t	*before;
 
-	if ((n = exec(r->conn, STMT_WH_DELETE, "ssi", r->id, r->org, r->now)) == -1)
+	if ((before = object_load(r, STMT_WH_GET, webhook_obj,
+	    r->id)) == NULL) {
+		if (r->conn->err == SQLITE_OK)
+			not_found(r, KIND_WEBHOOK, r->id);
 		return;
-	if (n == 0)
-		not_found(r, KIND_WEBHOOK, r->id);
+	}
+	if (exec(r->conn, STMT_WH_DELETE, "ssi", r->id, r->org, r->now) == -1)
+		json_decref(before);
 	else
-		reply(r, 204, json_object());
+		reply_archived(r, KIND_WEBHOOK, r->id, before);
 }
 
 /*
@@ -5505,6 +5893,206 @@ out:
 }
 
 /* ------------------------------------------------------------------------
+ * Handlers: the audit log (6.4)
+ * ------------------------------------------------------------------------ */
+
+static const struct qfield audit_query[] = {
+	{ "start_ts", QT_INT, NULL },
+	{ "end_ts", QT_INT, NULL },
+	{ "event_groups", QT_ENUMS, audit_groups },
+	{ "event_types", QT_ENUMS, audit_types },
+	{ "search", QT_STRING, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct qfield activity_query[] = {
+	{ "target_type", QT_ENUM, activity_targets },
+	{ "target_id", QT_STRING, NULL },
+	{ NULL, 0, NULL }
+};
+
+static const struct field export_ack_fields[] = {
+	{ "rows", FT_INT, 0, 0, NULL },
+	{ NULL, 0, 0, 0, NULL }
+};
+
+/* AUDIT_COLS -> audit record (6.4). */
+static const struct ofield audit_obj[] = {
+	{ "id", O_STR, AUDIT_ID },
+	{ "created_at", O_INT, AUDIT_CREATED_AT },
+	{ "actor", O_RAW, AUDIT_ACTOR_OBJ },
+	{ "event_type", O_STR, AUDIT_EVENT_TYPE },
+	{ "event_group", O_STR, AUDIT_EVENT_GROUP },
+	{ "target_type", O_STR, AUDIT_TARGET_TYPE },
+	{ "target_id", O_STR, AUDIT_TARGET_ID },
+	{ "summary", O_STR, AUDIT_SUMMARY },
+	{ "data", O_RAW, AUDIT_DATA },
+	{ NULL, 0, 0 }
+};
+
+/* A validated integer query parameter into *v: v, or NULL when absent. */
+static const int64_t *
+qint(const struct rq *r, const char *name, int64_t *v)
+{
+	const char	*s = qval(r, name);
+
+	if (s == NULL || parse_int(s, strlen(s), INT64_MIN, INT64_MAX, v) !=
+	    PI_OK)
+		return NULL;
+	return v;
+}
+
+/*
+ * GET /v1/system_audit_log (scope audit:read): the org's records, every
+ * kind, newest first, as a bare JSON array, with X-Total-Count: N and
+ * Content-Range: items O-E/N (for an empty page, a star for O-E, as in
+ * RFC 9110's unsatisfied range). Filters:
+ * start_ts and end_ts (inclusive), event_groups and event_types
+ * (repeatable), search; limit 1..500 (default 100), offset.
+ */
+static void
+h_audit_list(struct rq *r)
+{
+	struct buf	 b = { NULL, 0, 0, 0 };
+	sqlite3_stmt	*st;
+	const int64_t	*start, *end;
+	int64_t		 sv, ev, total, shown;
+	char		*groups = qlist_json(r, "event_groups");
+	char		*types = qlist_json(r, "event_types");
+	char		 hdr[96];
+
+	start = qint(r, "start_ts", &sv);
+	end = qint(r, "end_ts", &ev);
+	if ((groups == NULL && qval(r, "event_groups") != NULL) ||
+	    (types == NULL && qval(r, "event_types") != NULL)) {
+		fail_internal(r, "out of memory");
+		goto out;
+	}
+	if ((total = scalar(r->conn, STMT_AUDIT_COUNT, "soosss", r->org, start,
+	    end, groups, types, qval(r, "search"))) == -1)
+		goto out;
+	if ((st = q(r->conn, STMT_AUDIT_LIST, "soosss", r->org, start, end,
+	    groups, types, qval(r, "search"))) == NULL)
+		goto out;
+	if (sqlite3_bind_int64(st, 10, r->limit) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 11, r->offset) != SQLITE_OK) {
+		fail_internal(r, "cannot bind the page");
+		goto out;
+	}
+	if (rows_write(r->conn, &b, st, audit_obj) == -1)
+		goto out;
+	/* Counted and listed in one read transaction: they agree. */
+	shown = total > r->offset ? total - r->offset : 0;
+	if (shown > r->limit)
+		shown = r->limit;
+	snprintf(hdr, sizeof(hdr), "%" PRId64, total);
+	add_header(r, "X-Total-Count", hdr);
+	if (shown == 0)
+		snprintf(hdr, sizeof(hdr), "items */%" PRId64, total);
+	else
+		snprintf(hdr, sizeof(hdr), "items %" PRId64 "-%" PRId64 "/%"
+		    PRId64, r->offset, r->offset + shown - 1, total);
+	add_header(r, "Content-Range", hdr);
+	reply_buf(r, 200, &b);
+out:
+	free(b.p);
+	free(types);
+	free(groups);
+}
+
+/* A list of {"value","label"} from two parallel NULL-ended tables. */
+static json_t *
+labelled(const char *const *values, const char *const *labels)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+
+	for (i = 0; a != NULL && values[i] != NULL; i++)
+		if (json_array_append_new(a, json_pack("{s:s,s:s}", "value",
+		    values[i], "label", labels[i])) == -1) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+/*
+ * GET /v1/system_audit_log/metadata (scope audit:read): the groups and
+ * types the log's filters take, with labels.
+ */
+static void
+h_audit_metadata(struct rq *r)
+{
+	reply(r, 200, json_pack("{s:o?,s:o?}",
+	    "event_groups", labelled(audit_groups, audit_group_labels),
+	    "event_types", labelled(audit_types, audit_type_labels)));
+}
+
+/*
+ * POST /v1/system_audit_log/export_ack (scope audit:read): a client says
+ * it exported the log ({"rows"?: int >= 0}); 204, recorded as
+ * audit_log_exported (group integrations) with data {"rows": N or null}.
+ */
+static void
+h_audit_export_ack(struct rq *r)
+{
+	const json_t	*rows = json_object_get(r->json, "rows");
+	json_t		*errs, *data;
+	char		 n[32] = "";
+
+	if (json_is_integer(rows) && json_integer_value(rows) < 0) {
+		if ((errs = json_array()) != NULL)
+			verr(errs, "body", "rows", -1, "greater_than_equal",
+			    "Input should be greater than or equal to 0");
+		fail_validation(r, errs);
+		return;
+	}
+	if (json_is_integer(rows))
+		snprintf(n, sizeof(n), "%" JSON_INTEGER_FORMAT " ",
+		    json_integer_value(rows));
+	if ((data = json_pack("{s:O?}", "rows", json_is_integer(rows) ?
+	    rows : NULL)) == NULL) {
+		fail_internal(r, "out of memory");
+		return;
+	}
+	if ((r->key_name != NULL ? audit_change(r, "audit_log_exported",
+	    "integrations", KIND__MAX, NULL, data, "API key \"%.*s\" (%s) "
+	    "exported %saudit records.", label_len(r->key_name, 200),
+	    r->key_name, r->key_id, n) : audit_change(r, "audit_log_exported",
+	    "integrations", KIND__MAX, NULL, data, "API key %s exported "
+	    "%saudit records.", r->key_id, n)) == 0)
+		reply(r, 204, json_object());
+	json_decref(data);
+}
+
+/*
+ * GET /v1/activity?target_type=...&target_id=... (any key): one object's
+ * change records, a page of 1.5, newest first, by audit_log_by_target.
+ * Both parameters are required (422 missing); an object of another org,
+ * or none, has an empty list.
+ */
+static void
+h_activity(struct rq *r)
+{
+	const char	*type = qval(r, "target_type");
+	const char	*id = qval(r, "target_id");
+	json_t		*errs;
+
+	if (type == NULL || id == NULL) {
+		if ((errs = json_array()) != NULL && type == NULL)
+			verr(errs, "query", "target_type", -1, "missing",
+			    "Field required");
+		if (errs != NULL && id == NULL)
+			verr(errs, "query", "target_id", -1, "missing",
+			    "Field required");
+		fail_validation(r, errs);
+		return;
+	}
+	reply_list(r, "items", STMT_AUDIT_ACTIVITY, STMT_AUDIT_ACTIVITY_COUNT,
+	    audit_obj, "sss", r->org, id, type);
+}
+
+/* ------------------------------------------------------------------------
  * The route table
  * ------------------------------------------------------------------------ */
 
@@ -5547,6 +6135,16 @@ static const struct route routes[] = {
 	    R_WRITE | R_BODY, KIND_TRIGGER, trg_update_fields, NULL, 0 },
 	{ METHOD_DELETE, "/v1/reassessment_triggers/*", h_trg_delete,
 	    R_WRITE, KIND_TRIGGER, NULL, NULL, 0 },
+	/* The audit log (6.4) */
+	{ METHOD_GET, "/v1/system_audit_log", h_audit_list,
+	    R_AUDIT_PAGE, KIND_AUDIT, NULL, audit_query, SCOPE_AUDIT_READ },
+	{ METHOD_GET, "/v1/system_audit_log/metadata", h_audit_metadata,
+	    0, KIND_AUDIT, NULL, NULL, SCOPE_AUDIT_READ },
+	{ METHOD_POST, "/v1/system_audit_log/export_ack", h_audit_export_ack,
+	    R_WRITE | R_BODY, KIND_AUDIT, export_ack_fields, NULL,
+	    SCOPE_AUDIT_READ },
+	{ METHOD_GET, "/v1/activity", h_activity,
+	    R_LIST, KIND_AUDIT, NULL, activity_query, 0 },
 	{ METHOD_GET, "/v1/vendors", h_vendor_list,
 	    R_LIST, KIND_VENDOR, NULL, vendor_query, 0 },
 	{ METHOD_POST, "/v1/vendors", h_vendor_create,
@@ -6515,7 +7113,10 @@ static const char usage_text[] =
 "                                FastCGI server; ADDR is HOST:PORT or a\n"
 "                                unix socket path; without --listen, the\n"
 "                                socket systemd passes (LISTEN_FDS)\n"
-"  deliver [--once]              deliver pending webhook events\n"
+"  deliver [--once]              deliver pending webhook events, and\n"
+"                                remove audit records past retention\n"
+"  audit export [--since TS]     every org's audit records from TS on,\n"
+"                                oldest first, as JSON lines\n"
 "  backup FILE                   consistent copy of a live database\n"
 "  check                         integrity check; exit 1 if damaged\n"
 "  --help | --version\n"
@@ -6964,6 +7565,43 @@ cmd_key(struct conn *c, int argc, char **argv)
 	return usage();
 }
 
+/*
+ * reassess audit export [--since TS]: every org's audit records (6.4)
+ * created at or after TS (default: all), oldest first, one JSON object a
+ * line with its org_id, for a log shipper. One statement: one snapshot.
+ */
+static int
+cmd_audit(struct conn *c, int argc, char **argv)
+{
+	sqlite3_stmt	*st;
+	int64_t		 since = INT64_MIN;
+	int		 rc;
+
+	if (argc < 1 || strcmp(argv[0], "export") != 0)
+		return usage();
+	if (argc == 3 && strcmp(argv[1], "--since") == 0) {
+		if (parse_int(argv[2], strlen(argv[2]), INT64_MIN, INT64_MAX,
+		    &since) != PI_OK)
+			return usage();
+	} else if (argc != 1)
+		return usage();
+	if (cli_open(c, SQLITE_OPEN_READONLY, 1) == -1)
+		return 1;
+	if ((st = q(c, STMT_AUDIT_EXPORT, "i", since)) == NULL)
+		return die_db(c);
+	while ((rc = step(c, st)) == SQLITE_ROW) {
+		fwrite(sqlite3_column_text(st, 0), 1,
+		    (size_t)sqlite3_column_bytes(st, 0), stdout);
+		putchar('\n');
+	}
+	sqlite3_reset(st);
+	if (rc == -1)
+		return die_db(c);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		return die("cannot write the export: %s", strerror(errno));
+	return 0;
+}
+
 /* Print the rows of a check pragma; how many said something other than ok. */
 static int
 check_rows(sqlite3 *db, const char *sql, int ok_row, int *failed)
@@ -7406,13 +8044,45 @@ out:
 }
 
 /*
+ * Retention (6.4): remove the audit records older than cfg.audit_days
+ * days, AUDIT_SWEEP_BATCH at a time, each batch its own write transaction
+ * so that requests never wait long for the lock. The records removed, or
+ * -1 (recorded on c).
+ */
+static int64_t
+audit_sweep(struct conn *c)
+{
+	int64_t	 cutoff = wall_now() - cfg.audit_days * 86400, total = 0;
+	int	 n;
+
+	do {
+		c->err = SQLITE_OK;
+		if (exec(c, STMT_BEGIN_WRITE, "") == -1)
+			return -1;
+		if ((n = exec(c, STMT_AUDIT_SWEEP, "id", cutoff,
+		    AUDIT_SWEEP_BATCH)) == -1 ||
+		    exec(c, STMT_COMMIT, "") == -1) {
+			conn_reset(c);
+			rollback(c);
+			return -1;
+		}
+		conn_reset(c);
+		total += n;
+	} while (n == AUDIT_SWEEP_BATCH && !stopping);
+	return total;
+}
+
+/*
  * reassess deliver [--once]: send due webhook attempts until SIGTERM (or,
  * with --once, until none is due). SIGTERM is honoured between attempts.
+ * Every AUDIT_SWEEP_EVERY seconds (and first of all) it also removes the
+ * audit records past their retention (audit_sweep).
  */
 static int
 cmd_deliver(struct conn *c, int argc, char **argv)
 {
 	struct attempt	 a;
+	int64_t		 swept, last_sweep = 0;
 	int		 once = 0, n;
 
 	if (argc == 1 && strcmp(argv[0], "--once") == 0)
@@ -7429,6 +8099,17 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 	set_signal(SIGINT, on_stop);
 	signal(SIGPIPE, SIG_IGN);
 	while (!stopping) {
+		if (cfg.audit_days > 0 &&
+		    wall_now() - last_sweep >= AUDIT_SWEEP_EVERY) {
+			last_sweep = wall_now();
+			if ((swept = audit_sweep(c)) == -1)
+				fprintf(stderr, "reassess: cannot remove old "
+				    "audit records: %s\n", c->errmsg);
+			else if (swept > 0)
+				fprintf(stderr, "reassess: removed %" PRId64
+				    " audit records older than %" PRId64
+				    " days\n", swept, cfg.audit_days);
+		}
 		if ((n = attempt_claim(c, &a)) == 0) {
 			if (once)
 				break;
@@ -7516,6 +8197,10 @@ settings_read(void)
 		cfg.webhook_timeout_ms = (long)ms;
 	if ((env = getenv("REASSESS_WEBHOOK_DELAYS")) != NULL)
 		parse_delays(env);
+	env = getenv("REASSESS_AUDIT_DAYS");
+	if (env != NULL && parse_int(env, strlen(env), 0, 1000000, &ms) ==
+	    PI_OK)
+		cfg.audit_days = ms;
 }
 
 /*
@@ -7583,6 +8268,8 @@ main(int argc, char *argv[])
 		rc = argc == 1 ? cmd_backup(&c, argv[0]) : usage();
 	else if (strcmp(cmd, "deliver") == 0)
 		rc = cmd_deliver(&c, argc, argv);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = cmd_audit(&c, argc, argv);
 	else if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve(&c, argc, argv);
 	else
