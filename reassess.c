@@ -104,14 +104,18 @@
 #define WEBHOOK_LEASE	60		/* seconds a deliver process holds
 					   an attempt it claimed */
 #define CALLS_AGE_MS	1000		/* call records (6.4) wait in memory at
-					   most this long before a flush */
+					   most this long before a flush
+					   (REASSESS_AUDIT_CALLS_WAIT_MS), and
+					   a failed flush this long (whole
+					   seconds) before the next try */
 #define CALLS_BATCH	256		/* ... or until this many wait */
 #define CALLS_MAX	10000		/* records held while the database
 					   refuses them; past it the oldest
 					   CALLS_DROP go, with a log line */
 #define CALLS_DROP	1000
 #define CALLS_BUSY_MS	100		/* a flush waits this long for the
-					   write lock, then tries later */
+					   write lock, then tries later (the
+					   last one, at exit: the busy timeout) */
 #define CALL_TEXT_MAX	512		/* bytes of a path or query name kept
 					   in a call record */
 
@@ -1093,6 +1097,7 @@ struct settings {
 					   before attempts 2 .. */
 	int		 audit_calls;	/* REASSESS_AUDIT_CALLS (default on):
 					   API-call records (6.4) */
+	int		 calls_wait_ms;	/* REASSESS_AUDIT_CALLS_WAIT_MS */
 };
 
 /* ------------------------------------------------------------------------
@@ -1106,6 +1111,7 @@ static struct settings cfg = {
 	.webhook_timeout_ms = WEBHOOK_TIMEOUT_MS,
 	.retry_delays = { 1, 5, 30, 120 },
 	.audit_calls = 1,
+	.calls_wait_ms = CALLS_AGE_MS,
 };
 
 /*
@@ -5526,6 +5532,8 @@ static struct {
 	int		 on;		/* serving, REASSESS_AUDIT_CALLS on */
 	size_t		 n;		/* records held */
 	struct timespec	 oldest;	/* when calls[0] was answered */
+	struct timespec	 retry;		/* after a failed flush: not before */
+	int		 failed;	/* retry is set */
 	struct call	 calls[CALLS_MAX];
 } callq;
 
@@ -5679,8 +5687,10 @@ calls_add(const struct rq *r, const struct timespec *start)
 
 /*
  * Milliseconds until the records held are due to be written: -1 when
- * none are held, 0 when they are due (the oldest has waited CALLS_AGE_MS,
- * or CALLS_BATCH wait).
+ * none are held, 0 when they are due: the oldest has waited
+ * cfg.calls_wait_ms (a second), or CALLS_BATCH wait; but never sooner
+ * than CALLS_AGE_MS after a flush that failed, so that a worker goes on
+ * serving while the database is busy.
  */
 static int
 calls_wait_ms(void)
@@ -5690,19 +5700,21 @@ calls_wait_ms(void)
 
 	if (callq.n == 0)
 		return -1;
-	if (callq.n >= CALLS_BATCH)
-		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = CALLS_AGE_MS - ms_between(&callq.oldest, &now);
-	return left <= 0 ? 0 : (int)left + 1;
+	left = callq.n >= CALLS_BATCH ? 0 :
+	    cfg.calls_wait_ms - ms_between(&callq.oldest, &now);
+	if (callq.failed && -ms_between(&callq.retry, &now) > left)
+		left = -ms_between(&callq.retry, &now);
+	return left <= 0 ? 0 : left > INT_MAX - 1 ? INT_MAX : (int)left + 1;
 }
 
 /*
  * Write every record held in one transaction on c, with the last use of
  * their keys (api_keys.last_used_at), and forget them. A database that is
- * busy past CALLS_BUSY_MS, or cannot be used now, keeps them for the next
- * try; one that refuses them otherwise loses them, with a log line (they
- * would never go in). Returns nothing: the caller has no one to answer.
+ * busy past CALLS_BUSY_MS (past the busy timeout when last: the process
+ * is about to exit), or cannot be used now, keeps them for the next try;
+ * one that refuses them otherwise loses them, with a log line (they would
+ * never go in). Returns nothing: the caller has no one to answer.
  *
  * Rationale: call records must not make a read a durable write (6.4).
  * The batch commits with synchronous=NORMAL, so that in WAL mode it costs
@@ -5713,7 +5725,7 @@ calls_wait_ms(void)
  * record is written in its change's transaction and never waits here.
  */
 static void
-calls_flush(struct conn *c)
+calls_flush(struct conn *c, int last)
 {
 	const struct call	*k;
 	char			 id[ID_LEN], why[512];
@@ -5728,11 +5740,12 @@ calls_flush(struct conn *c)
 		conn_close(c);
 	if (c->db == NULL && conn_open(c, SQLITE_OPEN_READWRITE, 1, why,
 	    sizeof(why)) != 0) {
-		fprintf(stderr, "reassess[%ld]: %zu API-call records kept for "
-		    "a later try: %s\n", (long)getpid(), callq.n, why);
-		return;
+		fprintf(stderr, "reassess[%ld]: %zu API-call records %s: "
+		    "%s\n", (long)getpid(), callq.n, last ? "lost" :
+		    "kept for a later try", why);
+		goto later;
 	}
-	sqlite3_busy_handler(c->db, busy_wait, &wait_ms);
+	sqlite3_busy_handler(c->db, busy_wait, last ? NULL : &wait_ms);
 	if ((sync && exec(c, STMT_SYNC_NORMAL, "") == -1) ||
 	    exec(c, STMT_BEGIN_WRITE, "") == -1)
 		goto out;
@@ -5771,19 +5784,31 @@ out:
 		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
+		if (last)
+			fprintf(stderr, "reassess[%ld]: %zu API-call records "
+			    "lost: the database stayed busy\n",
+			    (long)getpid(), callq.n);
 		break;
 	case SQLITE_CANTOPEN:
 	case SQLITE_READONLY:
 	case SQLITE_FULL:
 	case SQLITE_IOERR:
-		fprintf(stderr, "reassess[%ld]: %zu API-call records kept for "
-		    "a later try: %s\n", (long)getpid(), callq.n, c->errmsg);
+		fprintf(stderr, "reassess[%ld]: %zu API-call records %s: "
+		    "%s\n", (long)getpid(), callq.n, last ? "lost" :
+		    "kept for a later try", c->errmsg);
 		break;
 	default:
 		fprintf(stderr, "reassess[%ld]: %zu API-call records lost: "
 		    "%s\n", (long)getpid(), callq.n, c->errmsg);
 		calls_forget(callq.n);
 		break;
+	}
+later:
+	callq.failed = 0;
+	if (callq.n > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &callq.retry);
+		callq.retry.tv_sec += CALLS_AGE_MS / 1000;
+		callq.failed = 1;
 	}
 }
 
@@ -5885,7 +5910,7 @@ serve_cgi(const char *dbpath)
 			rc = 1;
 		close(null);
 	}
-	calls_flush(&c);
+	calls_flush(&c, 1);
 	conn_close(&c);
 	return rc;
 }
@@ -5961,7 +5986,7 @@ serve_fcgi(const char *dbpath, int fd)
 	while (!stopping) {
 		if (!wait_request(&req, fd, &open)) {
 			if (calls_wait_ms() == 0)
-				calls_flush(&c);
+				calls_flush(&c, 0);
 			continue;
 		}
 		sigprocmask(SIG_UNBLOCK, &term, NULL);
@@ -5981,7 +6006,7 @@ serve_fcgi(const char *dbpath, int fd)
 		handle(&c, &io);
 		FCGX_Finish_r(&req);
 	}
-	calls_flush(&c);
+	calls_flush(&c, 1);
 	FCGX_Free(&req, 0);
 	conn_close(&c);
 }
@@ -6929,6 +6954,10 @@ settings_read(void)
 	env = getenv("REASSESS_AUDIT_CALLS");
 	if (env != NULL && parse_bool(env) == 0)
 		cfg.audit_calls = 0;
+	env = getenv("REASSESS_AUDIT_CALLS_WAIT_MS");
+	if (env != NULL && parse_int(env, strlen(env), 0, 3600000, &ms) ==
+	    PI_OK)
+		cfg.calls_wait_ms = (int)ms;
 }
 
 /*
