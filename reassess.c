@@ -110,9 +110,9 @@
 					   seconds) before the next try */
 #define CALLS_BATCH	256		/* ... or until this many wait */
 #define CALLS_MAX	10000		/* records held while the database
-					   refuses them; past it the oldest
-					   CALLS_DROP go, with a log line */
-#define CALLS_DROP	1000
+					   refuses them, at most */
+#define CALLS_DROP	1000		/* past CALLS_MAX, the oldest this many
+					   go, with a log line */
 #define CALLS_BUSY_MS	100		/* a flush waits this long for the
 					   write lock, then tries later (the
 					   last one, at exit: the busy timeout) */
