@@ -34,6 +34,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>		/* floor: delivery_success_rate */
+#include <poll.h>		/* ppoll: a worker waits for a request
+				   or its call records' flush */
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -111,6 +113,21 @@
 #define WEBHOOK_ATTEMPTS 5		/* attempts per event and webhook */
 #define WEBHOOK_LEASE	60		/* seconds a deliver process holds
 					   an attempt it claimed */
+#define CALLS_AGE_MS	1000		/* call records (6.4) wait in memory at
+					   most this long before a flush
+					   (REASSESS_AUDIT_CALLS_WAIT_MS), and
+					   a failed flush this long (whole
+					   seconds) before the next try */
+#define CALLS_BATCH	256		/* ... or until this many wait */
+#define CALLS_MAX	10000		/* records held while the database
+					   refuses them, at most */
+#define CALLS_DROP	1000		/* past CALLS_MAX, the oldest this many
+					   go, with a log line */
+#define CALLS_BUSY_MS	100		/* a flush waits this long for the
+					   write lock, then tries later (the
+					   last one, at exit: the busy timeout) */
+#define CALL_TEXT_MAX	512		/* bytes of a path or query name kept
+					   in a call record */
 
 /* ------------------------------------------------------------------------
  * Enums and their tables
@@ -274,6 +291,10 @@ enum stmt {
 	STMT_DLV_LEASE,
 	STMT_DLV_RECORD,
 	STMT_DLV_RETRY,
+	/* API-call records (6.4): the batch a worker writes. */
+	STMT_SYNC_NORMAL,
+	STMT_SYNC_FULL,
+	STMT_KEY_USED,
 	STMT__MAX
 };
 
@@ -976,6 +997,17 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_DLV_RETRY] =
 	"INSERT INTO webhook_deliveries (id, webhook_id, event_id, attempt,"
 	" next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/*
+	 * API-call records (6.4): a batch is written without an fsync of
+	 * its own (calls_flush), and marks its keys' last use, forward only.
+	 */
+	[STMT_SYNC_NORMAL] =
+	"PRAGMA synchronous = NORMAL",
+	[STMT_SYNC_FULL] =
+	"PRAGMA synchronous = FULL",
+	[STMT_KEY_USED] =
+	"UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1"
+	" AND (last_used_at IS NULL OR last_used_at < ?2)",
 };
 
 /* The kinds of object an id can name: prefix, noun, and 404 code. */
@@ -1309,6 +1341,9 @@ struct settings {
 					   before attempts 2 .. */
 	int64_t		 audit_days;	/* REASSESS_AUDIT_DAYS: days audit
 					   records are kept; 0: for ever */
+	int		 audit_calls;	/* REASSESS_AUDIT_CALLS (default on):
+					   API-call records (6.4) */
+	int		 calls_wait_ms;	/* REASSESS_AUDIT_CALLS_WAIT_MS */
 };
 
 /* ------------------------------------------------------------------------
@@ -1322,6 +1357,8 @@ static struct settings cfg = {
 	.webhook_timeout_ms = WEBHOOK_TIMEOUT_MS,
 	.retry_delays = { 1, 5, 30, 120 },
 	.audit_days = AUDIT_DAYS,
+	.audit_calls = 1,
+	.calls_wait_ms = CALLS_AGE_MS,
 };
 
 /*
@@ -2167,7 +2204,9 @@ conn_reset(struct conn *c)
 
 /*
  * The busy handler: while another connection holds the write lock, retry
- * every 50 us, then every 500 us, until cfg.busy_timeout_ms have passed.
+ * every 50 us, then every 500 us, until cfg.busy_timeout_ms have passed
+ * (or the milliseconds arg points to, when it is not NULL: a flush of
+ * call records, which can wait for a later try).
  *
  * Rationale: SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms
  * between tries; a write transaction here lasts well under a millisecond,
@@ -2181,13 +2220,12 @@ busy_wait(void *arg, int count)
 	struct timespec		 now;
 	int64_t			 ms;
 
-	(void)arg;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (count == 0)
 		start = now;
 	ms = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
 	    (now.tv_nsec - start.tv_nsec) / 1000000;
-	if (ms >= cfg.busy_timeout_ms)
+	if (ms >= (arg != NULL ? *(const int *)arg : cfg.busy_timeout_ms))
 		return 0;
 	usleep(count < 20 ? 50 : 500);
 	return 1;
@@ -6844,14 +6882,328 @@ rq_free(struct rq *r)
 	free(r->path);
 }
 
-/* Serve one request from io on connection c. */
+/* ------------------------------------------------------------------------
+ * API-call records (6.4): kept in memory, written in batches
+ * ------------------------------------------------------------------------ */
+
+/*
+ * One answered call, waiting in its worker's memory to be written as an
+ * external_api_call record.
+ */
+struct call {
+	char		 org[ID_LEN];		/* the key's org */
+	char		 key_id[ID_LEN];	/* the actor */
+	char		 request_id[REQUEST_ID_MAX + 1]; /* the target_id */
+	int64_t		 at;			/* created_at: when answered */
+	char		*key_name;		/* owned, or NULL */
+	char		*summary;		/* owned: one sentence */
+	char		*data;			/* owned: the JSON text */
+};
+
+/*
+ * The process's records not yet written, oldest first.
+ *
+ * Rationale: static, as supervise()'s tables. A flush empties it from the
+ * start, so only the first CALLS_BATCH or so entries are ever touched (and
+ * resident) unless the database refuses records for a while.
+ */
+static struct {
+	int		 on;		/* serving, REASSESS_AUDIT_CALLS on */
+	size_t		 n;		/* records held */
+	struct timespec	 oldest;	/* when calls[0] was answered */
+	struct timespec	 retry;		/* after a failed flush: not before */
+	int		 failed;	/* retry is set */
+	struct call	 calls[CALLS_MAX];
+} callq;
+
+/* Free the first n records held, and move the rest to the front. */
+static void
+calls_forget(size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(callq.calls[i].key_name);
+		free(callq.calls[i].summary);
+		free(callq.calls[i].data);
+	}
+	memmove(callq.calls, callq.calls + n,
+	    (callq.n - n) * sizeof(callq.calls[0]));
+	callq.n -= n;
+}
+
+/* Milliseconds from a to b (CLOCK_MONOTONIC), as a real number. */
+static double
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1000.0 +
+	    (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/*
+ * s as text that is valid UTF-8, in out (size sz > 0): at most sz - 1
+ * bytes, cut at a character, with '?' for each byte that is not part of a
+ * valid sequence (a percent-decoded path, a REMOTE_ADDR, a key's name
+ * given on the command line may hold any).
+ */
+static void
+text_clean(char *out, size_t sz, const char *s)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, o = 0, k, n = strlen(s);
+
+	while (i < n) {
+		if ((k = utf8_seq(u + i, n - i)) == 0) {
+			k = 1;
+			if (o + 1 >= sz)
+				break;
+			out[o++] = '?';
+		} else {
+			if (o + k >= sz)
+				break;
+			memcpy(out + o, s + i, k);
+			o += k;
+		}
+		i += k;
+	}
+	out[o] = '\0';
+}
+
+/*
+ * The data of r's call record (6.4), as JSON text (the caller frees), or
+ * NULL when out of memory. Names of query parameters only, each once, in
+ * the order given; no value of the query or the body.
+ */
+static char *
+call_data(const struct rq *r, const char *path, double ms)
+{
+	json_t		*names, *data;
+	char		 route[256], name[CALL_TEXT_MAX + 1], *text;
+	char		 key_name[4 * TITLE_MAX + 1], ip[sizeof(r->client_ip)];
+	const char	*p;
+	size_t		 i, j, o = 0;
+
+	/* The route's template: /v1/vendors/{id} for /v1/vendors/<id>. */
+	p = r->route != NULL ? r->route->pattern : path;
+	for (; *p != '\0' && o + 5 < sizeof(route); p++)
+		if (*p == '*') {
+			memcpy(route + o, "{id}", 4);
+			o += 4;
+		} else
+			route[o++] = *p;
+	route[o] = '\0';
+	if ((names = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < r->nparams; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(r->params[j].name, r->params[i].name) == 0)
+				break;
+		if (j < i)
+			continue;
+		text_clean(name, sizeof(name), r->params[i].name);
+		json_array_append_new(names, json_string(name));
+	}
+	text_clean(key_name, sizeof(key_name), r->key_name != NULL ?
+	    r->key_name : "");
+	text_clean(ip, sizeof(ip), r->client_ip);
+	data = json_pack("{s:s,s:s,s:s,s:i,s:f,s:o,s:s,s:s?,s:s?,s:s}",
+	    "method", methods[r->method], "path", path, "route", route,
+	    "status", r->status, "duration_ms", round(ms * 1000.0) / 1000.0,
+	    "query_params", names, "key_id", r->key_id,
+	    "key_name", r->key_name != NULL ? key_name : NULL,
+	    "client_ip", ip[0] != '\0' ? ip : NULL,
+	    "request_id", r->request_id);
+	if (data == NULL)
+		return NULL;
+	/* Rationale: 10 digits show 0.412, not 0.41199999999999998. */
+	text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	json_decref(data);
+	return text;
+}
+
+/*
+ * Keep the record of r, answered, in memory, when the request got past
+ * authentication (a 401 has no key and no record) and records are on.
+ * start is when the request began (CLOCK_MONOTONIC). Past CALLS_MAX
+ * records held, the oldest CALLS_DROP go, with a log line. Out of memory,
+ * the record is lost, with a log line.
+ */
+static void
+calls_add(const struct rq *r, const struct timespec *start)
+{
+	struct timespec	 now;
+	struct call	*k;
+	char		 path[CALL_TEXT_MAX + 1], sum[CALL_TEXT_MAX + 64];
+
+	if (!callq.on || r->key_id[0] == '\0' || r->method >= METHOD__MAX)
+		return;
+	if (callq.n == CALLS_MAX) {
+		logr(r, "%d API-call records could not be written in time; "
+		    "the oldest %d of them are dropped", CALLS_MAX, CALLS_DROP);
+		calls_forget(CALLS_DROP);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	text_clean(path, sizeof(path), r->path != NULL ? r->path : "");
+	snprintf(sum, sizeof(sum), "%s %s answered %d.", methods[r->method],
+	    path, r->status);
+	k = &callq.calls[callq.n];
+	memset(k, 0, sizeof(*k));
+	memcpy(k->org, r->org, sizeof(k->org));
+	memcpy(k->key_id, r->key_id, sizeof(k->key_id));
+	memcpy(k->request_id, r->request_id, sizeof(k->request_id));
+	k->at = wall_now();
+	if ((r->key_name != NULL && (k->key_name = strdup(r->key_name)) ==
+	    NULL) || (k->summary = strdup(sum)) == NULL ||
+	    (k->data = call_data(r, path, ms_between(start, &now))) == NULL) {
+		free(k->key_name);
+		free(k->summary);
+		logr(r, "its API-call record is lost: out of memory");
+		return;
+	}
+	if (callq.n++ == 0)
+		callq.oldest = now;
+}
+
+/*
+ * Milliseconds until the records held are due to be written: -1 when
+ * none are held, 0 when they are due: the oldest has waited
+ * cfg.calls_wait_ms (a second), or CALLS_BATCH wait; but never sooner
+ * than CALLS_AGE_MS after a flush that failed, so that a worker goes on
+ * serving while the database is busy.
+ */
+static int
+calls_wait_ms(void)
+{
+	struct timespec	 now;
+	double		 left;
+
+	if (callq.n == 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = callq.n >= CALLS_BATCH ? 0 :
+	    cfg.calls_wait_ms - ms_between(&callq.oldest, &now);
+	if (callq.failed && -ms_between(&callq.retry, &now) > left)
+		left = -ms_between(&callq.retry, &now);
+	return left <= 0 ? 0 : left > INT_MAX - 1 ? INT_MAX : (int)left + 1;
+}
+
+/*
+ * Write every record held in one transaction on c, with the last use of
+ * their keys (api_keys.last_used_at), and forget them. A database that is
+ * busy past CALLS_BUSY_MS (past the busy timeout when last: the process
+ * is about to exit), or cannot be used now, keeps them for the next try;
+ * one that refuses them otherwise loses them, with a log line (they would
+ * never go in). Returns nothing: the caller has no one to answer.
+ *
+ * Rationale: call records must not make a read a durable write (6.4).
+ * The batch commits with synchronous=NORMAL, so that in WAL mode it costs
+ * no fsync; it reaches the disk with the next commit that syncs (any
+ * change, at synchronous=FULL) or checkpoint. A crash of the worker loses
+ * at most the records in memory (the last second); a crash of the machine
+ * may also lose those written since the WAL was last synced. A change
+ * record is written in its change's transaction and never waits here.
+ */
+static void
+calls_flush(struct conn *c, int last)
+{
+	const struct call	*k;
+	char			 id[ID_LEN], why[512];
+	size_t			 i;
+	int			 wait_ms = CALLS_BUSY_MS, rc;
+	int			 sync = !cfg.sync_normal;
+
+	if (callq.n == 0)
+		return;
+	c->err = SQLITE_OK;
+	if (conn_stale(c))
+		conn_close(c);
+	if (c->db == NULL && conn_open(c, SQLITE_OPEN_READWRITE, 1, why,
+	    sizeof(why)) != 0) {
+		fprintf(stderr, "reassess[%ld]: %zu API-call records %s: "
+		    "%s\n", (long)getpid(), callq.n, last ? "lost" :
+		    "kept for a later try", why);
+		goto later;
+	}
+	sqlite3_busy_handler(c->db, busy_wait, last ? NULL : &wait_ms);
+	if ((sync && exec(c, STMT_SYNC_NORMAL, "") == -1) ||
+	    exec(c, STMT_BEGIN_WRITE, "") == -1)
+		goto out;
+	for (i = 0; i < callq.n; i++) {
+		k = &callq.calls[i];
+		if (new_id(id, KIND_AUDIT) == -1) {
+			db_fail(c, SQLITE_ERROR);
+			snprintf(c->errmsg, sizeof(c->errmsg), "no randomness");
+			goto out;
+		}
+		if (exec(c, STMT_AUDIT_INSERT, "ssissssssss", id, k->org,
+		    k->at, k->key_id, k->key_name, "external_api_call",
+		    "integrations", "external_api_request", k->request_id,
+		    k->summary, k->data) == -1)
+			goto out;
+		/* A key's run of records: its newest time is enough. */
+		if ((i + 1 == callq.n || strcmp(k->key_id,
+		    callq.calls[i + 1].key_id) != 0) &&
+		    exec(c, STMT_KEY_USED, "si", k->key_id, k->at) == -1)
+			goto out;
+	}
+	exec(c, STMT_COMMIT, "");
+out:
+	rc = c->err;
+	conn_reset(c);
+	rollback(c);
+	if (sync && c->db != NULL)
+		exec(c, STMT_SYNC_FULL, "");
+	if (c->db != NULL)
+		sqlite3_busy_handler(c->db, busy_wait, NULL);
+	conn_reset(c);
+	c->err = SQLITE_OK;
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+		calls_forget(callq.n);
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		if (last)
+			fprintf(stderr, "reassess[%ld]: %zu API-call records "
+			    "lost: the database stayed busy\n",
+			    (long)getpid(), callq.n);
+		break;
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+		fprintf(stderr, "reassess[%ld]: %zu API-call records %s: "
+		    "%s\n", (long)getpid(), callq.n, last ? "lost" :
+		    "kept for a later try", c->errmsg);
+		break;
+	default:
+		fprintf(stderr, "reassess[%ld]: %zu API-call records lost: "
+		    "%s\n", (long)getpid(), callq.n, c->errmsg);
+		calls_forget(callq.n);
+		break;
+	}
+later:
+	callq.failed = 0;
+	if (callq.n > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &callq.retry);
+		callq.retry.tv_sec += CALLS_AGE_MS / 1000;
+		callq.failed = 1;
+	}
+}
+
+/*
+ * Serve one request from io on connection c. Its call record (6.4), if it
+ * has one, waits in memory for the serving loop to write it.
+ */
 static void
 handle(struct conn *c, struct io *io)
 {
 	struct rq	 r;
+	struct timespec	 start;
 	const char	*m, *pi, *uri;
 	size_t		 i;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(&r, 0, sizeof(r));
 	r.conn = c;
 	c->err = SQLITE_OK;
@@ -6880,6 +7232,7 @@ handle(struct conn *c, struct io *io)
 	if (r.status == 0)
 		fail_internal(&r, "no response");
 	respond(&r, io);
+	calls_add(&r, &start);
 	rq_free(&r);
 }
 
@@ -6909,28 +7262,79 @@ set_signal(int sig, void (*handler)(int))
 	sigaction(sig, &sa, NULL);
 }
 
-/* One CGI request: the environment and standard input. */
+/*
+ * One CGI request: the environment and standard input. Its call record is
+ * written once the response is out: standard output flushed and handed
+ * over (/dev/null in its place), so that the web server sees the whole
+ * answer before the record's write begins. 0, or 1 when the response could
+ * not be written.
+ */
 static int
 serve_cgi(const char *dbpath)
 {
 	extern char	**environ;
 	struct conn	  c;
 	struct io	  io;
+	int		  rc, null;
 
 	memset(&c, 0, sizeof(c));
 	c.path = dbpath;
+	callq.on = cfg.audit_calls;
 	io.fcgi = NULL;
 	io.envp = environ;
 	handle(&c, &io);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+	if (callq.n > 0 && (null = open("/dev/null", O_WRONLY)) != -1) {
+		if (dup2(null, STDOUT_FILENO) == -1)
+			rc = 1;
+		close(null);
+	}
+	calls_flush(&c, 1);
 	conn_close(&c);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return rc;
+}
+
+/*
+ * Wait, with SIGTERM let in (the mask open), until a request can be
+ * accepted: the listening socket fd, or the connection the web server
+ * keeps open to req, is readable. 1 then; 0 when the call records held
+ * are due to be written first, or a signal came.
+ */
+static int
+wait_request(const FCGX_Request *req, int fd, const sigset_t *open)
+{
+	struct pollfd	 p;
+	struct timespec	 ts, *tp = NULL;
+	int		 ms = calls_wait_ms();
+
+	if (ms == 0)
+		return 0;
+	if (ms > 0) {
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		tp = &ts;
+	}
+	p.fd = req->ipcFd >= 0 ? req->ipcFd : fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	return ppoll(&p, 1, tp, open) > 0;
 }
 
 /*
  * The FastCGI request loop on listening socket fd, until SIGTERM. The
  * database connection is opened lazily, in this process, and lives as long
  * as the loop. SIGTERM is blocked while a request runs, so that a request
- * in flight always finishes; it is let in only around accept.
+ * in flight always finishes; it is let in only while the loop waits for
+ * a request and around accept. Between requests, and before it exits, the
+ * loop writes the call records held (calls_flush) once they are due.
+ *
+ * Rationale: the loop waits in ppoll() rather than in accept(), so that an
+ * idle worker still writes its records within about a second; the socket
+ * is made non-blocking, so that a worker that lost a request to another
+ * (every worker wakes) returns to that wait rather than block in accept.
+ * The flag is the socket's, shared by every process that holds it: all of
+ * them are reassess workers (serve's, spawn-fcgi's, mod_fcgid's, systemd's
+ * socket), and a connection accepted on Linux does not inherit it.
  */
 static void
 serve_fcgi(const char *dbpath, int fd)
@@ -6938,26 +7342,38 @@ serve_fcgi(const char *dbpath, int fd)
 	FCGX_Request	 req;
 	struct conn	 c;
 	struct io	 io;
-	sigset_t	 term;
-	int		 rc;
+	sigset_t	 term, open;
+	int		 rc, fl;
 
 	memset(&c, 0, sizeof(c));
 	c.path = dbpath;
+	callq.on = cfg.audit_calls;
 	set_signal(SIGTERM, on_stop);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, NULL);
+	sigprocmask(SIG_BLOCK, &term, &open);
+	sigdelset(&open, SIGTERM);
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		fprintf(stderr, "reassess[%ld]: cannot make the socket "
+		    "non-blocking: %s\n", (long)getpid(), strerror(errno));
 	if (FCGX_InitRequest(&req, fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		fprintf(stderr, "reassess: cannot set up a FastCGI request\n");
 		return;
 	}
 	while (!stopping) {
+		if (!wait_request(&req, fd, &open)) {
+			if (calls_wait_ms() == 0)
+				calls_flush(&c, 0);
+			continue;
+		}
 		sigprocmask(SIG_UNBLOCK, &term, NULL);
 		rc = stopping ? -1 : FCGX_Accept_r(&req);
 		sigprocmask(SIG_BLOCK, &term, NULL);
 		if (rc < 0) {
-			if (!stopping && errno != EINTR) {
+			if (!stopping && errno != EINTR && errno != EAGAIN &&
+			    errno != EWOULDBLOCK) {
 				fprintf(stderr, "reassess[%ld]: accept: %s\n",
 				    (long)getpid(), strerror(errno));
 				usleep(100 * 1000);
@@ -6969,6 +7385,7 @@ serve_fcgi(const char *dbpath, int fd)
 		handle(&c, &io);
 		FCGX_Finish_r(&req);
 	}
+	calls_flush(&c, 1);
 	FCGX_Free(&req, 0);
 	conn_close(&c);
 }
@@ -8201,6 +8618,13 @@ settings_read(void)
 	if (env != NULL && parse_int(env, strlen(env), 0, 1000000, &ms) ==
 	    PI_OK)
 		cfg.audit_days = ms;
+	env = getenv("REASSESS_AUDIT_CALLS");
+	if (env != NULL && parse_bool(env) == 0)
+		cfg.audit_calls = 0;
+	env = getenv("REASSESS_AUDIT_CALLS_WAIT_MS");
+	if (env != NULL && parse_int(env, strlen(env), 0, 3600000, &ms) ==
+	    PI_OK)
+		cfg.calls_wait_ms = (int)ms;
 }
 
 /*

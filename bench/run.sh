@@ -32,7 +32,9 @@
 #     is to the mean of the two floor measurements around it; POST create
 #     also against the durable-commit floor (bench/commit-floor.c, as many
 #     processes as workers, beside bench.db), measured just before and
-#     just after it;
+#     just after it; then GET one with the API-call records off and on
+#     (REASSESS_AUDIT_CALLS), each on a fresh reassess serve, each followed
+#     by a floor;
 #  6. POST /v1/radar/events against 50 triggers and POST .../run, timed
 #     with curl, one CGI request with hyperfine, and a worker's VmRSS
 #     around 100,000 requests (serve --workers 1);
@@ -520,6 +522,19 @@ commit_floor 1
 measure create "$seconds" create "$KEY_C" "$URL/v1/reassessments"
 commit_floor 2
 floor 5
+# API-call records (6.4): GET one with them off, then on again, each on a
+# fresh reassess serve, each between two floors.
+stop_pid "$MAIN_SERVE"
+start_serve "$workers" REASSESS_AUDIT_CALLS=off
+measure getoff "$seconds" ids "$KEY_A" "$URL/v1/reassessments/"
+floor 6
+stop_pid "$SERVE_PID"
+start_serve "$workers"
+MAIN_SERVE=$SERVE_PID
+measure geton "$seconds" ids "$KEY_A" "$URL/v1/reassessments/"
+floor 7
+n=$(sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE event_type = 'external_api_call'")
+say "call records in the database: $n"
 
 # ---- 6: triggers, run, CGI, memory ---------------------------------------------
 
@@ -665,7 +680,7 @@ $1 == "DETAIL" { next }
 { rps[$1] = $2; p50[$1] = $3; p99[$1] = $4 }
 END {
 	nf = 0; fs = 0; fmin = 1e12; fmax = 0
-	for (i = 1; i <= 5; i++) {
+	for (i = 1; ("floor" i) in rps; i++) {
 		f = rps["floor" i]; fs += f; nf++
 		if (f < fmin) fmin = f; if (f > fmax) fmax = f
 		p50s += p50["floor" i]; p99s += p99["floor" i]
@@ -700,6 +715,12 @@ END {
 	printf "| %-38s | %8s | %10s | %10s | %6.2f | %-22s | %-6s |\n",
 	    "POST create / durable-commit floor", "", "", "", cratio,
 	    ">= 0.60 x commit floor", yn(cratio >= 0.6)
+	# API-call records (6.4): GET one off, then on, after create.
+	ratio["getoff"] = rps["getoff"] / ((rps["floor5"] + rps["floor6"]) / 2)
+	ratio["geton"] = rps["geton"] / ((rps["floor6"] + rps["floor7"]) / 2)
+	row("GET one, call records off", "getoff", sprintf("%.2f", ratio["getoff"]), "", "")
+	row("GET one, call records on", "geton", sprintf("%.2f", ratio["geton"]),
+	    ">= 0.90 x records off", yn(ratio["geton"] >= 0.9 * ratio["getoff"]))
 	print ""
 	print "| deterministic, per request (bench/count.c) | statements | triggers (their statements) | sqlite3_step calls | VM steps | commits | pages written (min-max) |"
 	print "| --- | ---: | ---: | ---: | ---: | ---: | --- |"

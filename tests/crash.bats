@@ -163,12 +163,12 @@ teardown() {
   fi
 }
 
-# busy PID: true when process PID is not waiting in accept(2), i.e. a
-# worker that has taken a request.
+# busy PID: true when process PID is not waiting for a request, in
+# ppoll(2) (271) or accept(2) (43, 288), i.e. a worker that has taken one.
 busy() {
   local nr
   read -r nr _ < "/proc/$1/syscall" || return 1
-  [ "$nr" != 43 ] && [ "$nr" != 288 ]
+  [ "$nr" != 271 ] && [ "$nr" != 43 ] && [ "$nr" != 288 ]
 }
 
 # term_pending PID: true when SIGTERM is pending (blocked) for process PID.
