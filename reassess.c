@@ -1139,8 +1139,9 @@ static const char *const activity_targets[] = {
 };
 
 /*
- * The scopes a key can carry (6.1): bits of rq.scopes and route.scope, and
- * their names, as stored in api_keys.scopes and shown in key objects.
+ * The scopes a key can carry (6.1): bits of rq.scopes and of R_SCOPE() in
+ * a route's flags, and their names, as stored in api_keys.scopes and shown
+ * in key objects.
  */
 #define SCOPE_KEYS_MANAGE	0x01	/* 6.2, and 6.3's changes */
 #define SCOPE_AUDIT_READ	0x02	/* 6.4's system log */
@@ -1271,7 +1272,6 @@ struct route {
 	enum kind		 kind;		/* what the '*' names */
 	const struct field	*body;		/* with R_BODY: the body's shape */
 	const struct qfield	*query;		/* query parameters, or NULL */
-	unsigned		 scope;		/* SCOPE_* the key needs, or 0 */
 };
 #define R_WRITE		0x01	/* runs in BEGIN IMMEDIATE, else BEGIN */
 #define R_BODY		0x02	/* takes a JSON body (415, 422 apply) */
@@ -1280,6 +1280,9 @@ struct route {
 #define R_ANY_IP	0x10	/* exempt from the org's IP allowlist (6.3) */
 #define R_AUDIT_PAGE	0x20	/* paged as the audit log: limit 1..500,
 				   default 100 (6.4), not as 1.5 */
+#define R_SCOPE(s)	((unsigned)(s) << 16)	/* the key needs the SCOPE_*
+						   bits s (6.1) */
+#define ROUTE_SCOPE(rt)	((rt)->flags >> 16)	/* ... as SCOPE_* bits */
 
 /*
  * A growing text buffer, for responses written straight from rows. After
@@ -6137,110 +6140,111 @@ h_activity(struct rq *r)
 static const struct route routes[] = {
 	/* The org and two utilities (6.3) */
 	{ METHOD_GET, "/v1/org/*", h_org_get,
-	    0, KIND_ORG, NULL, NULL, 0 },
+	    0, KIND_ORG, NULL, NULL },
 	{ METHOD_POST, "/v1/org/*", h_org_update,
-	    R_WRITE | R_BODY, KIND_ORG, org_update_fields, NULL,
-	    SCOPE_KEYS_MANAGE },
+	    R_WRITE | R_BODY | R_SCOPE(SCOPE_KEYS_MANAGE),
+	    KIND_ORG, org_update_fields, NULL },
 	{ METHOD_GET, "/v1/whoami/ip", h_whoami_ip,
-	    R_ANY_IP, KIND_ORG, NULL, NULL, 0 },
+	    R_ANY_IP, KIND_ORG, NULL, NULL },
 	{ METHOD_GET, "/v1/utils/authtest", h_authtest,
-	    0, KIND_ORG, NULL, NULL, 0 },
+	    0, KIND_ORG, NULL, NULL },
 	{ METHOD_GET, "/v1/reassessments", h_rsm_list,
-	    R_LIST, KIND_RSM, NULL, rsm_query, 0 },
+	    R_LIST, KIND_RSM, NULL, rsm_query },
 	{ METHOD_POST, "/v1/reassessments", h_rsm_create,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_create_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_create_fields, NULL },
 	{ METHOD_GET, "/v1/reassessments/*", h_rsm_get,
-	    0, KIND_RSM, NULL, NULL, 0 },
+	    0, KIND_RSM, NULL, NULL },
 	{ METHOD_PATCH, "/v1/reassessments/*", h_rsm_update,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_update_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_update_fields, NULL },
 	{ METHOD_POST, "/v1/reassessments/*/vendors", h_rsm_add_vendors,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_vendors_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_vendors_fields, NULL },
 	{ METHOD_POST, "/v1/reassessments/*/vendor_inclusion", h_rsm_inclusion,
-	    R_WRITE | R_BODY, KIND_RSM, rsm_inclusion_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_RSM, rsm_inclusion_fields, NULL },
 	{ METHOD_POST, "/v1/reassessments/*/confirm", h_rsm_confirm,
-	    R_WRITE, KIND_RSM, NULL, NULL, 0 },
+	    R_WRITE, KIND_RSM, NULL, NULL },
 	{ METHOD_POST, "/v1/reassessments/*/dismiss", h_rsm_dismiss,
-	    R_WRITE, KIND_RSM, NULL, NULL, 0 },
+	    R_WRITE, KIND_RSM, NULL, NULL },
 	{ METHOD_POST, "/v1/reassessments/*/run", h_rsm_run,
-	    R_WRITE, KIND_RSM, NULL, NULL, 0 },
+	    R_WRITE, KIND_RSM, NULL, NULL },
 	{ METHOD_GET, "/v1/reassessment_triggers", h_trg_list,
-	    R_LIST, KIND_TRIGGER, NULL, trg_query, 0 },
+	    R_LIST, KIND_TRIGGER, NULL, trg_query },
 	{ METHOD_POST, "/v1/reassessment_triggers", h_trg_create,
-	    R_WRITE | R_BODY, KIND_TRIGGER, trg_create_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_TRIGGER, trg_create_fields, NULL },
 	{ METHOD_GET, "/v1/reassessment_triggers/*", h_trg_get,
-	    0, KIND_TRIGGER, NULL, NULL, 0 },
+	    0, KIND_TRIGGER, NULL, NULL },
 	{ METHOD_PATCH, "/v1/reassessment_triggers/*", h_trg_update,
-	    R_WRITE | R_BODY, KIND_TRIGGER, trg_update_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_TRIGGER, trg_update_fields, NULL },
 	{ METHOD_DELETE, "/v1/reassessment_triggers/*", h_trg_delete,
-	    R_WRITE, KIND_TRIGGER, NULL, NULL, 0 },
+	    R_WRITE, KIND_TRIGGER, NULL, NULL },
 	/* The audit log (6.4) */
 	{ METHOD_GET, "/v1/system_audit_log", h_audit_list,
-	    R_AUDIT_PAGE, KIND_AUDIT, NULL, audit_query, SCOPE_AUDIT_READ },
+	    R_AUDIT_PAGE | R_SCOPE(SCOPE_AUDIT_READ),
+	    KIND_AUDIT, NULL, audit_query },
 	{ METHOD_GET, "/v1/system_audit_log/metadata", h_audit_metadata,
-	    0, KIND_AUDIT, NULL, NULL, SCOPE_AUDIT_READ },
+	    R_SCOPE(SCOPE_AUDIT_READ), KIND_AUDIT, NULL, NULL },
 	{ METHOD_POST, "/v1/system_audit_log/export_ack", h_audit_export_ack,
-	    R_WRITE | R_BODY, KIND_AUDIT, export_ack_fields, NULL,
-	    SCOPE_AUDIT_READ },
+	    R_WRITE | R_BODY | R_SCOPE(SCOPE_AUDIT_READ),
+	    KIND_AUDIT, export_ack_fields, NULL },
 	{ METHOD_GET, "/v1/activity", h_activity,
-	    R_LIST, KIND_AUDIT, NULL, activity_query, 0 },
+	    R_LIST, KIND_AUDIT, NULL, activity_query },
 	{ METHOD_GET, "/v1/vendors", h_vendor_list,
-	    R_LIST, KIND_VENDOR, NULL, vendor_query, 0 },
+	    R_LIST, KIND_VENDOR, NULL, vendor_query },
 	{ METHOD_POST, "/v1/vendors", h_vendor_create,
-	    R_WRITE | R_BODY | R_IDEMPOTENT, KIND_VENDOR,
-	    vendor_create_fields, NULL, 0 },
+	    R_WRITE | R_BODY | R_IDEMPOTENT,
+	    KIND_VENDOR, vendor_create_fields, NULL },
 	{ METHOD_GET, "/v1/vendors/*", h_vendor_get,
-	    0, KIND_VENDOR, NULL, NULL, 0 },
+	    0, KIND_VENDOR, NULL, NULL },
 	{ METHOD_PATCH, "/v1/vendors/*", h_vendor_update,
-	    R_WRITE | R_BODY, KIND_VENDOR, vendor_update_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_VENDOR, vendor_update_fields, NULL },
 	{ METHOD_GET, "/v1/radar/events", h_event_list,
-	    R_LIST, KIND_EVENT, NULL, event_query, 0 },
+	    R_LIST, KIND_EVENT, NULL, event_query },
 	{ METHOD_POST, "/v1/radar/events", h_event_create,
-	    R_WRITE | R_BODY, KIND_EVENT, event_create_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_EVENT, event_create_fields, NULL },
 	{ METHOD_GET, "/v1/radar/events/*", h_event_get,
-	    0, KIND_EVENT, NULL, NULL, 0 },
+	    0, KIND_EVENT, NULL, NULL },
 	{ METHOD_GET, "/v1/radar/alerts", h_alert_list,
-	    R_LIST, KIND_ALERT, NULL, alert_query, 0 },
+	    R_LIST, KIND_ALERT, NULL, alert_query },
 	{ METHOD_GET, "/v1/radar/alerts/*", h_alert_get,
-	    0, KIND_ALERT, NULL, NULL, 0 },
+	    0, KIND_ALERT, NULL, NULL },
 	{ METHOD_POST, "/v1/radar/alerts/*/dismiss", h_alert_dismiss,
-	    R_WRITE | R_BODY, KIND_ALERT, dismiss_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_ALERT, dismiss_fields, NULL },
 	{ METHOD_POST, "/v1/radar/alerts/*/undismiss", h_alert_undismiss,
-	    R_WRITE, KIND_ALERT, NULL, NULL, 0 },
+	    R_WRITE, KIND_ALERT, NULL, NULL },
 	{ METHOD_GET, "/v1/assessment_plans", h_plan_list,
-	    R_LIST, KIND_PLAN, NULL, NULL, 0 },
+	    R_LIST, KIND_PLAN, NULL, NULL },
 	{ METHOD_POST, "/v1/assessment_plans", h_plan_create,
-	    R_WRITE | R_BODY, KIND_PLAN, plan_create_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_PLAN, plan_create_fields, NULL },
 	{ METHOD_GET, "/v1/assessment_plans/*", h_plan_get,
-	    0, KIND_PLAN, NULL, NULL, 0 },
+	    0, KIND_PLAN, NULL, NULL },
 	{ METHOD_GET, "/v1/assessments", h_asmt_list,
-	    R_LIST, KIND_ASMT, NULL, asmt_query, 0 },
+	    R_LIST, KIND_ASMT, NULL, asmt_query },
 	{ METHOD_GET, "/v1/assessments/*", h_asmt_get,
-	    0, KIND_ASMT, NULL, NULL, 0 },
+	    0, KIND_ASMT, NULL, NULL },
 	{ METHOD_GET, "/v1/webhooks", h_webhook_list,
-	    0, KIND_WEBHOOK, NULL, NULL, 0 },
+	    0, KIND_WEBHOOK, NULL, NULL },
 	{ METHOD_POST, "/v1/webhooks", h_webhook_create,
-	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_create_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_create_fields, NULL },
 	{ METHOD_GET, "/v1/webhooks/*", h_webhook_get,
-	    0, KIND_WEBHOOK, NULL, NULL, 0 },
+	    0, KIND_WEBHOOK, NULL, NULL },
 	{ METHOD_PATCH, "/v1/webhooks/*", h_webhook_update,
-	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_update_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_update_fields, NULL },
 	{ METHOD_DELETE, "/v1/webhooks/*", h_webhook_delete,
-	    R_WRITE, KIND_WEBHOOK, NULL, NULL, 0 },
+	    R_WRITE, KIND_WEBHOOK, NULL, NULL },
 	{ METHOD_POST, "/v1/webhooks/*/test", h_webhook_test,
-	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_test_fields, NULL, 0 },
+	    R_WRITE | R_BODY, KIND_WEBHOOK, webhook_test_fields, NULL },
 	{ METHOD_GET, "/v1/webhooks/*/deliveries", h_webhook_deliveries,
-	    R_LIST, KIND_WEBHOOK, NULL, NULL, 0 },
+	    R_LIST, KIND_WEBHOOK, NULL, NULL },
 	/* API keys (6.2) */
 	{ METHOD_GET, "/v1/api-keys", h_key_list,
-	    0, KIND_KEY, NULL, NULL, SCOPE_KEYS_MANAGE },
+	    R_SCOPE(SCOPE_KEYS_MANAGE), KIND_KEY, NULL, NULL },
 	{ METHOD_POST, "/v1/api-keys", h_key_create,
-	    R_WRITE | R_BODY, KIND_KEY, key_create_fields, NULL,
-	    SCOPE_KEYS_MANAGE },
+	    R_WRITE | R_BODY | R_SCOPE(SCOPE_KEYS_MANAGE),
+	    KIND_KEY, key_create_fields, NULL },
 	{ METHOD_POST, "/v1/api-keys/*/rotate", h_key_rotate,
-	    R_WRITE, KIND_KEY, NULL, NULL, SCOPE_KEYS_MANAGE },
+	    R_WRITE | R_SCOPE(SCOPE_KEYS_MANAGE), KIND_KEY, NULL, NULL },
 	{ METHOD_POST, "/v1/api-keys/*/revoke", h_key_revoke,
-	    R_WRITE | R_BODY, KIND_KEY, key_revoke_fields, NULL,
-	    SCOPE_KEYS_MANAGE },
+	    R_WRITE | R_BODY | R_SCOPE(SCOPE_KEYS_MANAGE),
+	    KIND_KEY, key_revoke_fields, NULL },
 };
 
 /* ------------------------------------------------------------------------
@@ -6671,10 +6675,10 @@ check_scope(struct rq *r)
 {
 	size_t	 i;
 
-	if ((r->scopes & r->route->scope) == r->route->scope)
+	if ((r->scopes & ROUTE_SCOPE(r->route)) == ROUTE_SCOPE(r->route))
 		return 0;
 	for (i = 0; scope_names[i + 1] != NULL; i++)
-		if (r->route->scope & ~r->scopes & (1u << i))
+		if (ROUTE_SCOPE(r->route) & ~r->scopes & (1u << i))
 			break;
 	return fail(r, 403, "insufficient_scope", "This API key lacks the "
 	    "%s scope.", scope_names[i]);
