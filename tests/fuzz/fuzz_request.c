@@ -61,8 +61,8 @@ static const char key_b[] = "ak_live_FuzzKeyOfOrgBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 
 #define H32(x)	"000000000000000000000000000000" x
 static const char seed_sql[] =
-    "INSERT INTO orgs VALUES ('cborg_" H32("0a") "', 'Org A', 1);"
-    "INSERT INTO orgs VALUES ('cborg_" H32("0b") "', 'Org B', 1);"
+    "INSERT INTO orgs (id, name, created_at) VALUES ('cborg_" H32("0a") "', 'Org A', 1);"
+    "INSERT INTO orgs (id, name, created_at) VALUES ('cborg_" H32("0b") "', 'Org B', 1);"
     "INSERT INTO vendors (id, org_id, external_id, name, created_at,"
     " updated_at) VALUES"
     " ('cbvndr_" H32("01") "', 'cborg_" H32("0a") "', 'ext-1', 'Acme', 1, 1),"
