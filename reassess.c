@@ -2826,6 +2826,23 @@ reply_one(struct rq *r, enum stmt get, const struct ofield *fields,
 }
 
 /*
+ * Reply 200 {"data":[...]}: every row of the statement st, unpaged (the
+ * envelope of GET /v1/webhooks and GET /v1/api-keys).
+ */
+static void
+reply_data(struct rq *r, sqlite3_stmt *st, const struct ofield *fields)
+{
+	struct buf	 b = { NULL, 0, 0, 0 };
+
+	buf_puts(&b, "{\"data\":");
+	if (rows_write(r->conn, &b, st, fields) == 0) {
+		buf_add(&b, "}", 1);
+		reply_buf(r, 200, &b);
+	}
+	free(b.p);
+}
+
+/*
  * Reply with a page (1.5): {key,"total","limit","offset"}, where key is
  * "items" (or "data" for webhook deliveries), each item written as fields
  * says. The filter arguments (fmt as for q(), bound from ?1) go to both
@@ -5377,17 +5394,10 @@ out:
 static void
 h_webhook_list(struct rq *r)
 {
-	struct buf	 b = { NULL, 0, 0, 0 };
 	sqlite3_stmt	*st;
 
-	if ((st = q(r->conn, STMT_WH_LIST, "s", r->org)) == NULL)
-		return;
-	buf_puts(&b, "{\"data\":");
-	if (rows_write(r->conn, &b, st, webhook_obj) == 0) {
-		buf_add(&b, "}", 1);
-		reply_buf(r, 200, &b);
-	}
-	free(b.p);
+	if ((st = q(r->conn, STMT_WH_LIST, "s", r->org)) != NULL)
+		reply_data(r, st, webhook_obj);
 }
 
 /* GET /v1/webhooks/{id}: 200, or 404 webhook_not_found. */
@@ -5766,17 +5776,10 @@ reply_secret(struct rq *r, int status, const json_t *o, const char *secret,
 static void
 h_key_list(struct rq *r)
 {
-	struct buf	 b = { NULL, 0, 0, 0 };
 	sqlite3_stmt	*st;
 
-	if ((st = q(r->conn, STMT_APIKEY_LIST, "si", r->org, r->now)) == NULL)
-		return;
-	buf_puts(&b, "{\"data\":");
-	if (rows_write(r->conn, &b, st, apikey_obj) == 0) {
-		buf_add(&b, "}", 1);
-		reply_buf(r, 200, &b);
-	}
-	free(b.p);
+	if ((st = q(r->conn, STMT_APIKEY_LIST, "si", r->org, r->now)) != NULL)
+		reply_data(r, st, apikey_obj);
 }
 
 /*
