@@ -5180,21 +5180,89 @@ url_parse(const char *url, char *scheme, size_t ssz, char *host, size_t hsz,
 }
 
 /*
+ * Is the host, as written in a URL (an IPv6 literal with its brackets),
+ * a spelling that can never be a public host? Why it is refused, or NULL.
+ * A host that passes is returned in name (size namesz) as it is resolved:
+ * without brackets and without one trailing dot.
+ *
+ * Rationale: the policy checks a name, but libcurl and the resolver each
+ * have their own reading of it: libcurl decodes %-escapes and IDNs,
+ * inet_aton() reads "127.1", "2130706433" and "0x7f.1" as 127.0.0.1, a
+ * zone id picks an interface, and "localhost." may miss /etc/hosts and
+ * the check while reaching the same machine. No public receiver needs any
+ * of these spellings, so they are refused outright rather than
+ * interpreted; the socket check in attempt_send() is the second line.
+ */
+static const char *
+host_refused(const char *host, char *name, size_t namesz)
+{
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	const char	*p, *last;
+	size_t		 n = strlen(host), i;
+	int		 numeric;
+
+	for (p = host; *p != '\0'; p++) {
+		if (*p == '%')
+			return host[0] == '[' ? "an IPv6 address with a zone id" :
+			    "written with a %-escape";
+		if ((unsigned char)*p >= 0x80)
+			return "not plain ASCII (write an IDN in its xn-- form)";
+	}
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= namesz)
+			return "too long";
+		memcpy(name, host + 1, n - 2);
+		name[n - 2] = '\0';
+		return inet_pton(AF_INET6, name, &a6) == 1 ? NULL :
+		    "not a valid IPv6 address";
+	}
+	if (n > 0 && host[n - 1] == '.')
+		n--;			/* a fully qualified name: the same host */
+	if (n == 0 || n >= namesz || host[n - 1] == '.')
+		return "not a valid host name";
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)host[i]) && host[i] != '-' &&
+		    host[i] != '.' && host[i] != '_')
+			return "not a valid host name";
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (name[0] == '.' || strstr(name, "..") != NULL)
+		return "not a valid host name";	/* an empty label */
+	/* A last label that is a number makes the whole an IPv4 address. */
+	last = (p = strrchr(name, '.')) != NULL ? p + 1 : name;
+	if (strncasecmp(last, "0x", 2) == 0)
+		numeric = strspn(last + 2, "0123456789abcdefABCDEF") ==
+		    strlen(last + 2);
+	else
+		numeric = strspn(last, "0123456789") == strlen(last);
+	if (numeric && inet_pton(AF_INET, name, &a4) != 1)
+		return "a short or numeric form of an IPv4 address (write "
+		    "it as four decimal numbers)";
+	if (!cfg.allow_private && (strcasecmp(name, "localhost") == 0 ||
+	    ((n = strlen(name)) > 10 &&
+	    strcasecmp(name + n - 10, ".localhost") == 0)))
+		return "a loopback name";
+	return NULL;
+}
+
+/*
  * May url receive webhooks? 0 if so, -1 if the policy refuses it (why
- * says why), -2 if its host does not resolve now. Every address the host
- * resolves to must pass. With pin (size pinsz), the address checked is
- * written as "host:port:address" for CURLOPT_RESOLVE, so that the
- * connection goes where the check looked: a name cannot resolve to one
- * address for the check and to another for the connection.
+ * says why), -2 if its host does not resolve now. The host's spelling
+ * must pass host_refused(), and every address it resolves to must pass
+ * addr_refused(). With pin (size pinsz), the address checked is written
+ * as "host:port:address" for CURLOPT_RESOLVE, so that the connection goes
+ * where the check looked: a name cannot resolve to one address for the
+ * check and to another for the connection. (attempt_send() checks the
+ * socket's address as well, whatever libcurl did with the name.)
  */
 static int
 url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 scheme[16], host[256], port[8], *h;
+	char		 scheme[16], host[256], name[256], port[8];
 	char		 addr[INET6_ADDRSTRLEN];
-	const char	*refused;
-	size_t		 n;
+	const char	*refused, *h;
 	int		 ret = -1;
 
 	if (url_parse(url, scheme, sizeof(scheme), host, sizeof(host), port,
@@ -5207,12 +5275,12 @@ url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 		snprintf(why, whysz, "The webhook URL must use https.");
 		goto out;
 	}
-	h = host;
-	n = strlen(h);
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {	/* [IPv6] */
-		h[n - 1] = '\0';
-		h++;
+	if ((refused = host_refused(host, name, sizeof(name))) != NULL) {
+		snprintf(why, whysz, "The webhook URL's host %s is %s.", host,
+		    refused);
+		goto out;
 	}
+	h = name;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -5236,8 +5304,13 @@ url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 			ret = -2;
 			goto out;
 		}
+		/*
+		 * libcurl looks a pin up by the host as written (a trailing
+		 * dot kept), an IPv6 literal without its brackets.
+		 */
 		snprintf(pin, pinsz, res->ai_family == AF_INET6 ?
-		    "%s:%s:[%s]" : "%s:%s:%s", h, port, addr);
+		    "%s:%s:[%s]" : "%s:%s:%s", host[0] == '[' ? name : host,
+		    port, addr);
 	}
 	ret = 0;
 out:
@@ -6440,17 +6513,23 @@ route_request(struct rq *r)
 
 /*
  * The declared body length: 400 invalid_content_length when it is not a
- * plain decimal number; 413 when it is over BODY_MAX, before a byte of the
- * body is read.
+ * plain decimal number (digits only: no sign, no space, as RFC 9110's
+ * 1*DIGIT); 413 when it is over BODY_MAX, before a byte of the body is
+ * read.
  */
 static int
 check_length(struct rq *r, struct io *io)
 {
 	const char	*cl = io_param(io, "CONTENT_LENGTH");
+	size_t		 len;
 
 	if (cl == NULL || *cl == '\0')
 		return 0;
-	switch (parse_int(cl, strlen(cl), 0, INT64_MAX, &r->content_length)) {
+	len = strlen(cl);
+	if (strspn(cl, "0123456789") != len)
+		return fail(r, 400, "invalid_content_length",
+		    "Content-Length is not a valid length.");
+	switch (parse_int(cl, len, 0, INT64_MAX, &r->content_length)) {
 	case PI_OK:
 		break;
 	case PI_HIGH:
@@ -8276,6 +8355,7 @@ struct attempt {
 	long		 response_status;	/* 0: none */
 	int64_t		 response_ms;		/* -1: none */
 	char		 error[512];
+	char		 refused[256];		/* why socket_open refused */
 };
 
 /* libcurl's write callback: the receiver's answer is not kept. */
@@ -8285,6 +8365,40 @@ discard(char *p, size_t size, size_t n, void *arg)
 	(void)p;
 	(void)arg;
 	return size * n;
+}
+
+/*
+ * libcurl's socket opener: the URL policy on the address libcurl is about
+ * to connect to, whatever it made of the host name (its own %-decoding,
+ * IDN conversion, resolver, cache or a redirect). A refused address gets
+ * no socket, so no connection to it ever opens; the reason is kept in the
+ * attempt for its error.
+ */
+static curl_socket_t
+socket_open(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+	struct attempt	*a = arg;
+	const char	*refused;
+	char		 addr[INET6_ADDRSTRLEN] = "?";
+	int		 fd;
+
+	if (purpose != CURLSOCKTYPE_IPCXN) {
+		snprintf(a->refused, sizeof(a->refused), "libcurl asked for "
+		    "a socket of an unexpected kind");
+		return CURL_SOCKET_BAD;
+	}
+	if ((refused = addr_refused(&sa->addr)) != NULL) {
+		getnameinfo(&sa->addr, sa->addrlen, addr, sizeof(addr), NULL,
+		    0, NI_NUMERICHOST);
+		snprintf(a->refused, sizeof(a->refused), "The webhook URL's "
+		    "host connects to %s, %s; no connection was opened.",
+		    addr, refused);
+		return CURL_SOCKET_BAD;
+	}
+	if ((fd = socket(sa->family, sa->socktype | SOCK_CLOEXEC,
+	    sa->protocol)) == -1)
+		return CURL_SOCKET_BAD;
+	return fd;
 }
 
 /*
@@ -8304,6 +8418,7 @@ attempt_send(struct attempt *a)
 	int			 policy, n;
 
 	a->response_ms = -1;
+	a->refused[0] = '\0';
 	if ((policy = url_check(a->url, why, sizeof(why), pin,
 	    sizeof(pin))) != 0) {
 		a->status = policy == -1 ? "skipped" : "error";
@@ -8329,13 +8444,28 @@ attempt_send(struct attempt *a)
 	pins = lc.slist_append(pins, pin);
 	lc.easy_setopt(c, CURLOPT_URL, a->url);
 	lc.easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	lc.easy_setopt(c, CURLOPT_RESOLVE, pins);
 	lc.easy_setopt(c, CURLOPT_POSTFIELDS, a->payload);
 	lc.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)strlen(a->payload));
-	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
-	    cfg.allow_private ? "http,https" : "https");
+	/*
+	 * The policy's options are checked: a libcurl that refuses one
+	 * sends nothing. No proxy (from http_proxy and the like) either: the
+	 * policy is about the receiver's address, and a proxy would connect
+	 * where the socket check cannot see.
+	 */
+	if (lc.easy_setopt(c, CURLOPT_RESOLVE, pins) != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, socket_open) !=
+	    CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_OPENSOCKETDATA, a) != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	    cfg.allow_private ? "http,https" : "https") != CURLE_OK) {
+		a->status = "error";
+		snprintf(a->error, sizeof(a->error), "libcurl refused an "
+		    "option of the URL policy; nothing was sent");
+		goto out;
+	}
 	lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg.webhook_timeout_ms);
 	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	lc.easy_setopt(c, CURLOPT_USERAGENT, "reassess/" REASSESS_VERSION);
@@ -8344,7 +8474,12 @@ attempt_send(struct attempt *a)
 	lc.easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
 	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->response_status);
 	a->response_ms = (int64_t)(us / 1000);
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
+	if (rc != CURLE_OK && a->refused[0] != '\0') {
+		a->status = "skipped";
+		a->response_status = 0;
+		a->response_ms = -1;
+		snprintf(a->error, sizeof(a->error), "%s", a->refused);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		a->status = "timeout";
 		snprintf(a->error, sizeof(a->error), "no answer within %ld ms",
 		    cfg.webhook_timeout_ms);

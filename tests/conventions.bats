@@ -184,6 +184,20 @@ refute_sqlite_text() {
   assert_error 400 invalid_content_length
 }
 
+@test "a Content-Length with a sign or a space is 400 invalid_content_length, nothing stored" {
+  local d cl
+  d="$(db_digest)"
+  # The body is 12 bytes: +12 and " 12" would read it whole if a sign or a
+  # space were let through.
+  cgi_body='{"name":"x"}'
+  for cl in +12 -0 +0 -12 ' 12' '12 ' 0x0c 1e1 12.0; do
+    cgi REQUEST_METHOD=POST PATH_INFO=/v1/vendors REQUEST_URI=/v1/vendors \
+        QUERY_STRING= CONTENT_TYPE=application/json "CONTENT_LENGTH=$cl"
+    assert_error 400 invalid_content_length
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
 @test "a body shorter than its Content-Length is 400 incomplete_body" {
   cgi_body='{"name":"x"}'
   cgi REQUEST_METHOD=POST PATH_INFO=/v1/vendors REQUEST_URI=/v1/vendors \
