@@ -93,7 +93,8 @@
 #define AUDIT_SWEEP_EVERY 60		/* seconds between two sweeps */
 #define ERRORS_MAX	100		/* entries listed in one 422 */
 #define ALLOWLIST_MAX	100		/* entries in an org's IP allowlist (6.3) */
-#define QUERY_MAX	64		/* query parameters looked at */
+#define QUERY_MAX	64		/* query parameters a request may have
+					   (more: 422, never dropped) */
 #define PATH_IDS	2		/* ids one route pattern can capture */
 #define ID_LEN		48		/* buffer for "<prefix>_<32 hex>" */
 #define ID_HEX		32		/* hex digits after an id's prefix */
@@ -1233,6 +1234,7 @@ struct rq {
 	char			*id;		/* owned: the path's id, if any */
 	struct param		 params[QUERY_MAX];
 	size_t			 nparams;
+	int			 params_over;	/* more than QUERY_MAX given */
 	int64_t			 limit;		/* list routes: page size */
 	int64_t			 offset;	/* list routes: rows skipped */
 	int64_t			 content_length; /* declared; 0 if none */
@@ -3417,7 +3419,8 @@ check_page_param(struct rq *r, json_t *errs, const char *name,
 
 /*
  * Check the query parameters a route reads (the last value of each, or
- * every value of a repeatable one), and limit/offset on list routes.
+ * every value of a repeatable one), and limit/offset on list routes; more
+ * than QUERY_MAX parameters is a problem of its own (loc ["query"]).
  */
 static void
 check_query(struct rq *r, json_t *errs)
@@ -3429,6 +3432,11 @@ check_query(struct rq *r, json_t *errs)
 	long			 n;
 	int64_t			 iv;
 
+	if (r->params_over) {
+		snprintf(msg, sizeof(msg), "Query should have at most %d "
+		    "parameters", QUERY_MAX);
+		verr(errs, "query", NULL, -1, "too_long", msg);
+	}
 	if (r->route->flags & R_AUDIT_PAGE)
 		check_page_param(r, errs, "limit", 1, AUDIT_LIST_MAX,
 		    AUDIT_LIST_DEFAULT, &r->limit);
@@ -6386,7 +6394,10 @@ path_match(const char *pattern, const char *path, const char **id,
 }
 
 /*
- * Split and percent-decode the query string into r->params.
+ * Split and percent-decode the query string into r->params. More than
+ * QUERY_MAX parameters set r->params_over, which check_query() refuses:
+ * a parameter is never dropped without a word (a filter placed late would
+ * be ignored, and data the client excluded would come back).
  *
  * NOLINTBEGIN(clang-analyzer-unix.Malloc): the strings move into
  * r->params, which rq_free() frees; the analyzer does not follow them.
@@ -6399,9 +6410,12 @@ parse_query(struct rq *r, const char *qs)
 
 	if (qs == NULL || *qs == '\0' || (copy = strdup(qs)) == NULL)
 		return;
-	for (part = strtok_r(copy, "&", &save);
-	    part != NULL && r->nparams < QUERY_MAX;
+	for (part = strtok_r(copy, "&", &save); part != NULL;
 	    part = strtok_r(NULL, "&", &save)) {
+		if (r->nparams == QUERY_MAX) {
+			r->params_over = 1;
+			break;
+		}
 		if ((eq = strchr(part, '=')) != NULL)
 			*eq++ = '\0';
 		name = strdup(part);
@@ -7824,6 +7838,53 @@ out:
 	return ret;
 }
 
+/*
+ * The first control character in s (C0, DEL, or C1 as UTF-8), or NULL.
+ * Names given on the command line may hold none: a tab or a newline
+ * would break the tab-separated lines of org list and key list.
+ */
+static const char *
+control_char(const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f ||
+		    (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return (const char *)p;
+	return NULL;
+}
+
+/*
+ * Print s as one field of a tab-separated line: a backslash as "\\", a
+ * tab, newline and carriage return as "\t", "\n", "\r", any other
+ * control character (C0, DEL, C1) as "\xNN" per byte, so that a name that
+ * came in through the API can never split a field or a line.
+ */
+static void
+print_field(const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\\')
+			fputs("\\\\", stdout);
+		else if (*p == '\t')
+			fputs("\\t", stdout);
+		else if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\r')
+			fputs("\\r", stdout);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			printf("\\xc2\\x%02x", p[1]);
+			p++;
+		} else
+			putchar(*p);
+	}
+}
+
 /* reassess org create NAME | org list | org allowlist ORG [--clear] */
 static int
 cmd_org(struct conn *c, int argc, char **argv)
@@ -7833,6 +7894,11 @@ cmd_org(struct conn *c, int argc, char **argv)
 	int		 rc;
 
 	if (argc == 2 && strcmp(argv[0], "create") == 0) {
+		if (control_char(argv[1]) != NULL) {
+			die("the org name holds a control character (a tab, "
+			    "a newline, ...); names may not");
+			return 2;
+		}
 		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) != 0)
 			return 1;
 		if (new_id(id, KIND_ORG) == -1)
@@ -7848,10 +7914,13 @@ cmd_org(struct conn *c, int argc, char **argv)
 			return 1;
 		if ((st = q(c, STMT_ORG_LIST, "")) == NULL)
 			return die_db(c);
-		while ((rc = step(c, st)) == SQLITE_ROW)
-			printf("%s\t%s\t%lld\n", sqlite3_column_text(st, ORGL_ID),
-			    sqlite3_column_text(st, ORGL_NAME),
-			    (long long)sqlite3_column_int64(st, ORGL_CREATED_AT));
+		while ((rc = step(c, st)) == SQLITE_ROW) {
+			printf("%s\t", sqlite3_column_text(st, ORGL_ID));
+			print_field((const char *)sqlite3_column_text(st,
+			    ORGL_NAME));
+			printf("\t%lld\n", (long long)sqlite3_column_int64(st,
+			    ORGL_CREATED_AT));
+		}
 		return rc == -1 ? die_db(c) : 0;
 	}
 	if ((argc == 2 || (argc == 3 && strcmp(argv[2], "--clear") == 0)) &&
@@ -7883,9 +7952,14 @@ cmd_key_create(struct conn *c, int argc, char **argv)
 	for (i = 2; i < argc; i += 2) {
 		if (i + 1 >= argc)
 			return usage();
-		if (strcmp(argv[i], "--name") == 0)
+		if (strcmp(argv[i], "--name") == 0) {
 			name = argv[i + 1];
-		else if (strcmp(argv[i], "--scope") == 0) {
+			if (control_char(name) != NULL) {
+				die("the key name holds a control character (a "
+				    "tab, a newline, ...); names may not");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--scope") == 0) {
 			for (j = 0; scope_names[j] != NULL &&
 			    strcmp(scope_names[j], argv[i + 1]) != 0; j++)
 				continue;
@@ -7978,10 +8052,11 @@ cmd_key_list(struct conn *c, const char *org)
 	if ((st = q(c, STMT_KEY_LIST, "s", org)) == NULL)
 		return die_db(c);
 	while ((rc = step(c, st)) == SQLITE_ROW) {
-		printf("%s\t%s\t%lld", sqlite3_column_text(st, KEYL_ID),
-		    sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
-		    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME),
-		    (long long)sqlite3_column_int64(st, KEYL_CREATED_AT));
+		printf("%s\t", sqlite3_column_text(st, KEYL_ID));
+		print_field(sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
+		    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME));
+		printf("\t%lld", (long long)sqlite3_column_int64(st,
+		    KEYL_CREATED_AT));
 		for (i = KEYL_REVOKED_AT; i <= KEYL_EXPIRES_AT; i++)
 			if (sqlite3_column_type(st, i) == SQLITE_NULL)
 				printf("\t-");
