@@ -37,6 +37,7 @@
 #include <poll.h>		/* ppoll: a worker waits for a request
 				   or its call records' flush */
 #include <limits.h>
+#include <locale.h>		/* newlocale: C.UTF-8 for fold() */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@
 #include <strings.h>		/* strcasecmp, strncasecmp */
 #include <time.h>
 #include <unistd.h>
+#include <wctype.h>		/* towlower_l: fold(), case-insensitive
+				   filters beyond ASCII */
 
 #include <arpa/inet.h>		/* ntohl: the webhook URL policy */
 #include <netdb.h>		/* getaddrinfo: the webhook URL policy */
@@ -483,7 +486,7 @@ enum audit_col {
 /* Filters: "?N IS NULL OR ..." lets one statement serve every combination. */
 #define VENDOR_WHERE \
 	" FROM vendors WHERE org_id = ?1" \
-	" AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)" \
+	" AND (?2 IS NULL OR instr(fold(name), fold(?2)) > 0)" \
 	" AND (?3 IS NULL OR external_id = ?3)"
 #define EVENT_WHERE \
 	" FROM radar_events e WHERE org_id = ?1" \
@@ -547,8 +550,8 @@ enum audit_col {
 	" AND created_at <= coalesce(?3, 9223372036854775807)" \
 	" AND (?4 IS NULL OR event_group IN (SELECT value FROM json_each(?4)))" \
 	" AND (?5 IS NULL OR event_type IN (SELECT value FROM json_each(?5)))" \
-	" AND (?6 IS NULL OR instr(lower(summary), lower(?6)) > 0" \
-	"  OR instr(lower(actor_name), lower(?6)) > 0)"
+	" AND (?6 IS NULL OR instr(fold(summary), fold(?6)) > 0" \
+	"  OR instr(fold(actor_name), fold(?6)) > 0)"
 /*
  * One object's change records: by audit_log_by_target, whose WHERE the
  * statement repeats so that SQLite may use the partial index.
@@ -2162,6 +2165,89 @@ qlist_json(const struct rq *r, const char *name)
  * Database helpers
  * ------------------------------------------------------------------------ */
 
+/*
+ * SQL fold(text): text with every letter case-folded, for the filters that
+ * are case-insensitive ("über" finds "Über"); NULL stays NULL. Each code
+ * point becomes towlower(towupper(c)) in the C.UTF-8 locale, a simple case
+ * fold (it also maps final sigma, long s and the Kelvin sign to their
+ * plain letters); a byte that is not UTF-8 is kept as it is. Without a
+ * C.UTF-8 locale, ASCII letters alone are folded.
+ *
+ * Rationale: SQLite's lower() and LIKE fold ASCII only, and ICU is a large
+ * library for one filter. The locale object is made once, the first time
+ * fold() runs, so requests that filter nothing never pay for it.
+ */
+static void
+sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	static locale_t		 loc;
+	static int		 tried;
+	const unsigned char	*s;
+	unsigned char		*out;
+	uint32_t		 c;
+	size_t			 n, i, o = 0, k, need;
+
+	(void)argc;
+	if ((s = sqlite3_value_text(argv[0])) == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	n = (size_t)sqlite3_value_bytes(argv[0]);
+	if (!tried) {
+		tried = 1;
+		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	/* A fold lengthens a character by at most one byte (2 -> 3). */
+	if ((out = sqlite3_malloc64(n * 2 + 1)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	for (i = 0; i < n; i += k) {
+		if (s[i] < 0x80 || loc == (locale_t)0) {
+			out[o++] = s[i] < 0x80 ? (unsigned char)tolower(s[i]) :
+			    s[i];
+			k = 1;
+			continue;
+		}
+		k = s[i] >= 0xf0 ? 4 : s[i] >= 0xe0 ? 3 : s[i] >= 0xc0 ? 2 : 0;
+		if (k == 0 || i + k > n) {
+			out[o++] = s[i];	/* not UTF-8: kept */
+			k = 1;
+			continue;
+		}
+		c = s[i] & (0x7f >> k);
+		for (need = 1; need < k; need++) {
+			if ((s[i + need] & 0xc0) != 0x80)
+				break;
+			c = c << 6 | (s[i + need] & 0x3f);
+		}
+		if (need < k) {
+			out[o++] = s[i];
+			k = 1;
+			continue;
+		}
+		c = (uint32_t)towlower_l(towupper_l((wint_t)c, loc), loc);
+		if (c < 0x80)
+			out[o++] = (unsigned char)c;
+		else if (c < 0x800) {
+			out[o++] = (unsigned char)(0xc0 | c >> 6);
+			out[o++] = (unsigned char)(0x80 | (c & 0x3f));
+		} else if (c < 0x10000) {
+			out[o++] = (unsigned char)(0xe0 | c >> 12);
+			out[o++] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+			out[o++] = (unsigned char)(0x80 | (c & 0x3f));
+		} else {
+			out[o++] = (unsigned char)(0xf0 | c >> 18);
+			out[o++] = (unsigned char)(0x80 | (c >> 12 & 0x3f));
+			out[o++] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+			out[o++] = (unsigned char)(0x80 | (c & 0x3f));
+		}
+	}
+	out[o] = '\0';
+	sqlite3_result_text64(ctx, (const char *)out, o, sqlite3_free,
+	    SQLITE_UTF8);
+}
+
 /* Close c's database, finalizing every prepared statement. */
 static void
 conn_close(struct conn *c)
@@ -2276,6 +2362,12 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_handler(c->db, busy_wait, NULL);
+	if ((rc = sqlite3_create_function_v2(c->db, "fold", 1, SQLITE_UTF8 |
+	    SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, sql_fold, NULL, NULL,
+	    NULL)) != SQLITE_OK) {
+		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errstr(rc));
+		goto fail;
+	}
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
 	    cfg.sync_normal ? "NORMAL" : "FULL");
