@@ -37,6 +37,7 @@
 #include <poll.h>		/* ppoll: a worker waits for a request
 				   or its call records' flush */
 #include <limits.h>
+#include <locale.h>		/* newlocale: C.UTF-8 for fold() */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@
 #include <strings.h>		/* strcasecmp, strncasecmp */
 #include <time.h>
 #include <unistd.h>
+#include <wctype.h>		/* towlower_l: fold(), case-insensitive
+				   filters beyond ASCII */
 
 #include <arpa/inet.h>		/* ntohl: the webhook URL policy */
 #include <netdb.h>		/* getaddrinfo: the webhook URL policy */
@@ -93,7 +96,8 @@
 #define AUDIT_SWEEP_EVERY 60		/* seconds between two sweeps */
 #define ERRORS_MAX	100		/* entries listed in one 422 */
 #define ALLOWLIST_MAX	100		/* entries in an org's IP allowlist (6.3) */
-#define QUERY_MAX	64		/* query parameters looked at */
+#define QUERY_MAX	64		/* query parameters a request may have
+					   (more: 422, never dropped) */
 #define PATH_IDS	2		/* ids one route pattern can capture */
 #define ID_LEN		48		/* buffer for "<prefix>_<32 hex>" */
 #define ID_HEX		32		/* hex digits after an id's prefix */
@@ -482,7 +486,7 @@ enum audit_col {
 /* Filters: "?N IS NULL OR ..." lets one statement serve every combination. */
 #define VENDOR_WHERE \
 	" FROM vendors WHERE org_id = ?1" \
-	" AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)" \
+	" AND (?2 IS NULL OR instr(fold(name), fold(?2)) > 0)" \
 	" AND (?3 IS NULL OR external_id = ?3)"
 #define EVENT_WHERE \
 	" FROM radar_events e WHERE org_id = ?1" \
@@ -546,8 +550,8 @@ enum audit_col {
 	" AND created_at <= coalesce(?3, 9223372036854775807)" \
 	" AND (?4 IS NULL OR event_group IN (SELECT value FROM json_each(?4)))" \
 	" AND (?5 IS NULL OR event_type IN (SELECT value FROM json_each(?5)))" \
-	" AND (?6 IS NULL OR instr(lower(summary), lower(?6)) > 0" \
-	"  OR instr(lower(actor_name), lower(?6)) > 0)"
+	" AND (?6 IS NULL OR instr(fold(summary), fold(?6)) > 0" \
+	"  OR instr(fold(actor_name), fold(?6)) > 0)"
 /*
  * One object's change records: by audit_log_by_target, whose WHERE the
  * statement repeats so that SQLite may use the partial index.
@@ -1233,6 +1237,7 @@ struct rq {
 	char			*id;		/* owned: the path's id, if any */
 	struct param		 params[QUERY_MAX];
 	size_t			 nparams;
+	int			 params_over;	/* more than QUERY_MAX given */
 	int64_t			 limit;		/* list routes: page size */
 	int64_t			 offset;	/* list routes: rows skipped */
 	int64_t			 content_length; /* declared; 0 if none */
@@ -2160,6 +2165,89 @@ qlist_json(const struct rq *r, const char *name)
  * Database helpers
  * ------------------------------------------------------------------------ */
 
+/*
+ * SQL fold(text): text with every letter case-folded, for the filters that
+ * are case-insensitive ("über" finds "Über"); NULL stays NULL. Each code
+ * point becomes towlower(towupper(c)) in the C.UTF-8 locale, a simple case
+ * fold (it also maps final sigma, long s and the Kelvin sign to their
+ * plain letters); a byte that is not UTF-8 is kept as it is. Without a
+ * C.UTF-8 locale, ASCII letters alone are folded.
+ *
+ * Rationale: SQLite's lower() and LIKE fold ASCII only, and ICU is a large
+ * library for one filter. The locale object is made once, the first time
+ * fold() runs, so requests that filter nothing never pay for it.
+ */
+static void
+sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	static locale_t		 loc;
+	static int		 tried;
+	const unsigned char	*s;
+	unsigned char		*out;
+	uint32_t		 c;
+	size_t			 n, i, o = 0, k, need;
+
+	(void)argc;
+	if ((s = sqlite3_value_text(argv[0])) == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	n = (size_t)sqlite3_value_bytes(argv[0]);
+	if (!tried) {
+		tried = 1;
+		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	/* A fold lengthens a character by at most one byte (2 -> 3). */
+	if ((out = sqlite3_malloc64(n * 2 + 1)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	for (i = 0; i < n; i += k) {
+		if (s[i] < 0x80 || loc == (locale_t)0) {
+			out[o++] = s[i] < 0x80 ? (unsigned char)tolower(s[i]) :
+			    s[i];
+			k = 1;
+			continue;
+		}
+		k = s[i] >= 0xf0 ? 4 : s[i] >= 0xe0 ? 3 : s[i] >= 0xc0 ? 2 : 0;
+		if (k == 0 || i + k > n) {
+			out[o++] = s[i];	/* not UTF-8: kept */
+			k = 1;
+			continue;
+		}
+		c = s[i] & (0x7f >> k);
+		for (need = 1; need < k; need++) {
+			if ((s[i + need] & 0xc0) != 0x80)
+				break;
+			c = c << 6 | (s[i + need] & 0x3f);
+		}
+		if (need < k) {
+			out[o++] = s[i];
+			k = 1;
+			continue;
+		}
+		c = (uint32_t)towlower_l(towupper_l((wint_t)c, loc), loc);
+		if (c < 0x80)
+			out[o++] = (unsigned char)c;
+		else if (c < 0x800) {
+			out[o++] = (unsigned char)(0xc0 | c >> 6);
+			out[o++] = (unsigned char)(0x80 | (c & 0x3f));
+		} else if (c < 0x10000) {
+			out[o++] = (unsigned char)(0xe0 | c >> 12);
+			out[o++] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+			out[o++] = (unsigned char)(0x80 | (c & 0x3f));
+		} else {
+			out[o++] = (unsigned char)(0xf0 | c >> 18);
+			out[o++] = (unsigned char)(0x80 | (c >> 12 & 0x3f));
+			out[o++] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+			out[o++] = (unsigned char)(0x80 | (c & 0x3f));
+		}
+	}
+	out[o] = '\0';
+	sqlite3_result_text64(ctx, (const char *)out, o, sqlite3_free,
+	    SQLITE_UTF8);
+}
+
 /* Close c's database, finalizing every prepared statement. */
 static void
 conn_close(struct conn *c)
@@ -2274,6 +2362,12 @@ conn_open(struct conn *c, int flags, int check, char *why, size_t whysz)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_handler(c->db, busy_wait, NULL);
+	if ((rc = sqlite3_create_function_v2(c->db, "fold", 1, SQLITE_UTF8 |
+	    SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, sql_fold, NULL, NULL,
+	    NULL)) != SQLITE_OK) {
+		snprintf(why, whysz, "%s: %s", c->path, sqlite3_errstr(rc));
+		goto fail;
+	}
 	snprintf(pragmas, sizeof(pragmas),
 	    "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
 	    cfg.sync_normal ? "NORMAL" : "FULL");
@@ -3434,7 +3528,8 @@ check_page_param(struct rq *r, json_t *errs, const char *name,
 
 /*
  * Check the query parameters a route reads (the last value of each, or
- * every value of a repeatable one), and limit/offset on list routes.
+ * every value of a repeatable one), and limit/offset on list routes; more
+ * than QUERY_MAX parameters is a problem of its own (loc ["query"]).
  */
 static void
 check_query(struct rq *r, json_t *errs)
@@ -3446,6 +3541,11 @@ check_query(struct rq *r, json_t *errs)
 	long			 n;
 	int64_t			 iv;
 
+	if (r->params_over) {
+		snprintf(msg, sizeof(msg), "Query should have at most %d "
+		    "parameters", QUERY_MAX);
+		verr(errs, "query", NULL, -1, "too_long", msg);
+	}
 	if (r->route->flags & R_AUDIT_PAGE)
 		check_page_param(r, errs, "limit", 1, AUDIT_LIST_MAX,
 		    AUDIT_LIST_DEFAULT, &r->limit);
@@ -5197,21 +5297,89 @@ url_parse(const char *url, char *scheme, size_t ssz, char *host, size_t hsz,
 }
 
 /*
+ * Is the host, as written in a URL (an IPv6 literal with its brackets),
+ * a spelling that can never be a public host? Why it is refused, or NULL.
+ * A host that passes is returned in name (size namesz) as it is resolved:
+ * without brackets and without one trailing dot.
+ *
+ * Rationale: the policy checks a name, but libcurl and the resolver each
+ * have their own reading of it: libcurl decodes %-escapes and IDNs,
+ * inet_aton() reads "127.1", "2130706433" and "0x7f.1" as 127.0.0.1, a
+ * zone id picks an interface, and "localhost." may miss /etc/hosts and
+ * the check while reaching the same machine. No public receiver needs any
+ * of these spellings, so they are refused outright rather than
+ * interpreted; the socket check in attempt_send() is the second line.
+ */
+static const char *
+host_refused(const char *host, char *name, size_t namesz)
+{
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	const char	*p, *last;
+	size_t		 n = strlen(host), i;
+	int		 numeric;
+
+	for (p = host; *p != '\0'; p++) {
+		if (*p == '%')
+			return host[0] == '[' ? "an IPv6 address with a zone id" :
+			    "written with a %-escape";
+		if ((unsigned char)*p >= 0x80)
+			return "not plain ASCII (write an IDN in its xn-- form)";
+	}
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= namesz)
+			return "too long";
+		memcpy(name, host + 1, n - 2);
+		name[n - 2] = '\0';
+		return inet_pton(AF_INET6, name, &a6) == 1 ? NULL :
+		    "not a valid IPv6 address";
+	}
+	if (n > 0 && host[n - 1] == '.')
+		n--;			/* a fully qualified name: the same host */
+	if (n == 0 || n >= namesz || host[n - 1] == '.')
+		return "not a valid host name";
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)host[i]) && host[i] != '-' &&
+		    host[i] != '.' && host[i] != '_')
+			return "not a valid host name";
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (name[0] == '.' || strstr(name, "..") != NULL)
+		return "not a valid host name";	/* an empty label */
+	/* A last label that is a number makes the whole an IPv4 address. */
+	last = (p = strrchr(name, '.')) != NULL ? p + 1 : name;
+	if (strncasecmp(last, "0x", 2) == 0)
+		numeric = strspn(last + 2, "0123456789abcdefABCDEF") ==
+		    strlen(last + 2);
+	else
+		numeric = strspn(last, "0123456789") == strlen(last);
+	if (numeric && inet_pton(AF_INET, name, &a4) != 1)
+		return "a short or numeric form of an IPv4 address (write "
+		    "it as four decimal numbers)";
+	if (!cfg.allow_private && (strcasecmp(name, "localhost") == 0 ||
+	    ((n = strlen(name)) > 10 &&
+	    strcasecmp(name + n - 10, ".localhost") == 0)))
+		return "a loopback name";
+	return NULL;
+}
+
+/*
  * May url receive webhooks? 0 if so, -1 if the policy refuses it (why
- * says why), -2 if its host does not resolve now. Every address the host
- * resolves to must pass. With pin (size pinsz), the address checked is
- * written as "host:port:address" for CURLOPT_RESOLVE, so that the
- * connection goes where the check looked: a name cannot resolve to one
- * address for the check and to another for the connection.
+ * says why), -2 if its host does not resolve now. The host's spelling
+ * must pass host_refused(), and every address it resolves to must pass
+ * addr_refused(). With pin (size pinsz), the address checked is written
+ * as "host:port:address" for CURLOPT_RESOLVE, so that the connection goes
+ * where the check looked: a name cannot resolve to one address for the
+ * check and to another for the connection. (attempt_send() checks the
+ * socket's address as well, whatever libcurl did with the name.)
  */
 static int
 url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 scheme[16], host[256], port[8], *h;
+	char		 scheme[16], host[256], name[256], port[8];
 	char		 addr[INET6_ADDRSTRLEN];
-	const char	*refused;
-	size_t		 n;
+	const char	*refused, *h;
 	int		 ret = -1;
 
 	if (url_parse(url, scheme, sizeof(scheme), host, sizeof(host), port,
@@ -5224,12 +5392,12 @@ url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 		snprintf(why, whysz, "The webhook URL must use https.");
 		goto out;
 	}
-	h = host;
-	n = strlen(h);
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {	/* [IPv6] */
-		h[n - 1] = '\0';
-		h++;
+	if ((refused = host_refused(host, name, sizeof(name))) != NULL) {
+		snprintf(why, whysz, "The webhook URL's host %s is %s.", host,
+		    refused);
+		goto out;
 	}
+	h = name;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -5253,8 +5421,13 @@ url_check(const char *url, char *why, size_t whysz, char *pin, size_t pinsz)
 			ret = -2;
 			goto out;
 		}
+		/*
+		 * libcurl looks a pin up by the host as written (a trailing
+		 * dot kept), an IPv6 literal without its brackets.
+		 */
 		snprintf(pin, pinsz, res->ai_family == AF_INET6 ?
-		    "%s:%s:[%s]" : "%s:%s:%s", h, port, addr);
+		    "%s:%s:[%s]" : "%s:%s:%s", host[0] == '[' ? name : host,
+		    port, addr);
 	}
 	ret = 0;
 out:
@@ -6316,7 +6489,10 @@ path_match(const char *pattern, const char *path, const char **id,
 }
 
 /*
- * Split and percent-decode the query string into r->params.
+ * Split and percent-decode the query string into r->params. More than
+ * QUERY_MAX parameters set r->params_over, which check_query() refuses:
+ * a parameter is never dropped without a word (a filter placed late would
+ * be ignored, and data the client excluded would come back).
  *
  * NOLINTBEGIN(clang-analyzer-unix.Malloc): the strings move into
  * r->params, which rq_free() frees; the analyzer does not follow them.
@@ -6329,9 +6505,12 @@ parse_query(struct rq *r, const char *qs)
 
 	if (qs == NULL || *qs == '\0' || (copy = strdup(qs)) == NULL)
 		return;
-	for (part = strtok_r(copy, "&", &save);
-	    part != NULL && r->nparams < QUERY_MAX;
+	for (part = strtok_r(copy, "&", &save); part != NULL;
 	    part = strtok_r(NULL, "&", &save)) {
+		if (r->nparams == QUERY_MAX) {
+			r->params_over = 1;
+			break;
+		}
 		if ((eq = strchr(part, '=')) != NULL)
 			*eq++ = '\0';
 		name = strdup(part);
@@ -6443,17 +6622,23 @@ route_request(struct rq *r)
 
 /*
  * The declared body length: 400 invalid_content_length when it is not a
- * plain decimal number; 413 when it is over BODY_MAX, before a byte of the
- * body is read.
+ * plain decimal number (digits only: no sign, no space, as RFC 9110's
+ * 1*DIGIT); 413 when it is over BODY_MAX, before a byte of the body is
+ * read.
  */
 static int
 check_length(struct rq *r, struct io *io)
 {
 	const char	*cl = io_param(io, "CONTENT_LENGTH");
+	size_t		 len;
 
 	if (cl == NULL || *cl == '\0')
 		return 0;
-	switch (parse_int(cl, strlen(cl), 0, INT64_MAX, &r->content_length)) {
+	len = strlen(cl);
+	if (strspn(cl, "0123456789") != len)
+		return fail(r, 400, "invalid_content_length",
+		    "Content-Length is not a valid length.");
+	switch (parse_int(cl, len, 0, INT64_MAX, &r->content_length)) {
 	case PI_OK:
 		break;
 	case PI_HIGH:
@@ -7748,6 +7933,53 @@ out:
 	return ret;
 }
 
+/*
+ * The first control character in s (C0, DEL, or C1 as UTF-8), or NULL.
+ * Names given on the command line may hold none: a tab or a newline
+ * would break the tab-separated lines of org list and key list.
+ */
+static const char *
+control_char(const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f ||
+		    (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return (const char *)p;
+	return NULL;
+}
+
+/*
+ * Print s as one field of a tab-separated line: a backslash as "\\", a
+ * tab, newline and carriage return as "\t", "\n", "\r", any other
+ * control character (C0, DEL, C1) as "\xNN" per byte, so that a name that
+ * came in through the API can never split a field or a line.
+ */
+static void
+print_field(const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\\')
+			fputs("\\\\", stdout);
+		else if (*p == '\t')
+			fputs("\\t", stdout);
+		else if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\r')
+			fputs("\\r", stdout);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			printf("\\xc2\\x%02x", p[1]);
+			p++;
+		} else
+			putchar(*p);
+	}
+}
+
 /* reassess org create NAME | org list | org allowlist ORG [--clear] */
 static int
 cmd_org(struct conn *c, int argc, char **argv)
@@ -7757,6 +7989,11 @@ cmd_org(struct conn *c, int argc, char **argv)
 	int		 rc;
 
 	if (argc == 2 && strcmp(argv[0], "create") == 0) {
+		if (control_char(argv[1]) != NULL) {
+			die("the org name holds a control character (a tab, "
+			    "a newline, ...); names may not");
+			return 2;
+		}
 		if (cli_open(c, SQLITE_OPEN_READWRITE, 1) != 0)
 			return 1;
 		if (new_id(id, KIND_ORG) == -1)
@@ -7772,10 +8009,13 @@ cmd_org(struct conn *c, int argc, char **argv)
 			return 1;
 		if ((st = q(c, STMT_ORG_LIST, "")) == NULL)
 			return die_db(c);
-		while ((rc = step(c, st)) == SQLITE_ROW)
-			printf("%s\t%s\t%lld\n", sqlite3_column_text(st, ORGL_ID),
-			    sqlite3_column_text(st, ORGL_NAME),
-			    (long long)sqlite3_column_int64(st, ORGL_CREATED_AT));
+		while ((rc = step(c, st)) == SQLITE_ROW) {
+			printf("%s\t", sqlite3_column_text(st, ORGL_ID));
+			print_field((const char *)sqlite3_column_text(st,
+			    ORGL_NAME));
+			printf("\t%lld\n", (long long)sqlite3_column_int64(st,
+			    ORGL_CREATED_AT));
+		}
 		return rc == -1 ? die_db(c) : 0;
 	}
 	if ((argc == 2 || (argc == 3 && strcmp(argv[2], "--clear") == 0)) &&
@@ -7807,9 +8047,14 @@ cmd_key_create(struct conn *c, int argc, char **argv)
 	for (i = 2; i < argc; i += 2) {
 		if (i + 1 >= argc)
 			return usage();
-		if (strcmp(argv[i], "--name") == 0)
+		if (strcmp(argv[i], "--name") == 0) {
 			name = argv[i + 1];
-		else if (strcmp(argv[i], "--scope") == 0) {
+			if (control_char(name) != NULL) {
+				die("the key name holds a control character (a "
+				    "tab, a newline, ...); names may not");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--scope") == 0) {
 			for (j = 0; scope_names[j] != NULL &&
 			    strcmp(scope_names[j], argv[i + 1]) != 0; j++)
 				continue;
@@ -7902,10 +8147,11 @@ cmd_key_list(struct conn *c, const char *org)
 	if ((st = q(c, STMT_KEY_LIST, "s", org)) == NULL)
 		return die_db(c);
 	while ((rc = step(c, st)) == SQLITE_ROW) {
-		printf("%s\t%s\t%lld", sqlite3_column_text(st, KEYL_ID),
-		    sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
-		    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME),
-		    (long long)sqlite3_column_int64(st, KEYL_CREATED_AT));
+		printf("%s\t", sqlite3_column_text(st, KEYL_ID));
+		print_field(sqlite3_column_type(st, KEYL_NAME) == SQLITE_NULL ?
+		    "-" : (const char *)sqlite3_column_text(st, KEYL_NAME));
+		printf("\t%lld", (long long)sqlite3_column_int64(st,
+		    KEYL_CREATED_AT));
 		for (i = KEYL_REVOKED_AT; i <= KEYL_EXPIRES_AT; i++)
 			if (sqlite3_column_type(st, i) == SQLITE_NULL)
 				printf("\t-");
@@ -8279,6 +8525,7 @@ struct attempt {
 	long		 response_status;	/* 0: none */
 	int64_t		 response_ms;		/* -1: none */
 	char		 error[512];
+	char		 refused[256];		/* why socket_open refused */
 };
 
 /* libcurl's write callback: the receiver's answer is not kept. */
@@ -8288,6 +8535,40 @@ discard(char *p, size_t size, size_t n, void *arg)
 	(void)p;
 	(void)arg;
 	return size * n;
+}
+
+/*
+ * libcurl's socket opener: the URL policy on the address libcurl is about
+ * to connect to, whatever it made of the host name (its own %-decoding,
+ * IDN conversion, resolver, cache or a redirect). A refused address gets
+ * no socket, so no connection to it ever opens; the reason is kept in the
+ * attempt for its error.
+ */
+static curl_socket_t
+socket_open(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+	struct attempt	*a = arg;
+	const char	*refused;
+	char		 addr[INET6_ADDRSTRLEN] = "?";
+	int		 fd;
+
+	if (purpose != CURLSOCKTYPE_IPCXN) {
+		snprintf(a->refused, sizeof(a->refused), "libcurl asked for "
+		    "a socket of an unexpected kind");
+		return CURL_SOCKET_BAD;
+	}
+	if ((refused = addr_refused(&sa->addr)) != NULL) {
+		getnameinfo(&sa->addr, sa->addrlen, addr, sizeof(addr), NULL,
+		    0, NI_NUMERICHOST);
+		snprintf(a->refused, sizeof(a->refused), "The webhook URL's "
+		    "host connects to %s, %s; no connection was opened.",
+		    addr, refused);
+		return CURL_SOCKET_BAD;
+	}
+	if ((fd = socket(sa->family, sa->socktype | SOCK_CLOEXEC,
+	    sa->protocol)) == -1)
+		return CURL_SOCKET_BAD;
+	return fd;
 }
 
 /*
@@ -8307,6 +8588,7 @@ attempt_send(struct attempt *a)
 	int			 policy, n;
 
 	a->response_ms = -1;
+	a->refused[0] = '\0';
 	if ((policy = url_check(a->url, why, sizeof(why), pin,
 	    sizeof(pin))) != 0) {
 		a->status = policy == -1 ? "skipped" : "error";
@@ -8332,13 +8614,28 @@ attempt_send(struct attempt *a)
 	pins = lc.slist_append(pins, pin);
 	lc.easy_setopt(c, CURLOPT_URL, a->url);
 	lc.easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	lc.easy_setopt(c, CURLOPT_RESOLVE, pins);
 	lc.easy_setopt(c, CURLOPT_POSTFIELDS, a->payload);
 	lc.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)strlen(a->payload));
-	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
-	    cfg.allow_private ? "http,https" : "https");
+	/*
+	 * The policy's options are checked: a libcurl that refuses one
+	 * sends nothing. No proxy (from http_proxy and the like) either: the
+	 * policy is about the receiver's address, and a proxy would connect
+	 * where the socket check cannot see.
+	 */
+	if (lc.easy_setopt(c, CURLOPT_RESOLVE, pins) != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, socket_open) !=
+	    CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_OPENSOCKETDATA, a) != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+	    cfg.allow_private ? "http,https" : "https") != CURLE_OK) {
+		a->status = "error";
+		snprintf(a->error, sizeof(a->error), "libcurl refused an "
+		    "option of the URL policy; nothing was sent");
+		goto out;
+	}
 	lc.easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg.webhook_timeout_ms);
 	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	lc.easy_setopt(c, CURLOPT_USERAGENT, "reassess/" REASSESS_VERSION);
@@ -8347,7 +8644,12 @@ attempt_send(struct attempt *a)
 	lc.easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
 	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->response_status);
 	a->response_ms = (int64_t)(us / 1000);
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
+	if (rc != CURLE_OK && a->refused[0] != '\0') {
+		a->status = "skipped";
+		a->response_status = 0;
+		a->response_ms = -1;
+		snprintf(a->error, sizeof(a->error), "%s", a->refused);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		a->status = "timeout";
 		snprintf(a->error, sizeof(a->error), "no answer within %ld ms",
 		    cfg.webhook_timeout_ms);

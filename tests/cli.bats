@@ -84,6 +84,29 @@ key_id() {
   assert_line --regexp "^$ORG"$'\t'"Org A"$'\t''[0-9]+$'
 }
 
+@test "org create refuses a name with a control character: exit 2, a clear message, nothing stored" {
+  local d n
+  d="$(db_digest)"
+  for n in $'Tab\tOrg' $'New\nLine' $'Carriage\rReturn' $'Bell\aOrg' $'Del\x7fOrg' $'C1\xc2\x85Org'; do
+    run --separate-stderr cli org create "$n"
+    assert_failure 2
+    assert_output ""
+    [[ "$stderr" == *"control character"* ]] || fail "unclear message: $stderr"
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
+@test "org list escapes control characters and backslashes in names that came in otherwise" {
+  local o
+  o="$(cli org create "Escaped Org")"
+  sql "UPDATE orgs SET name = 'Tab' || char(9) || 'New' || char(10) || 'Back\\slash' || char(1) WHERE id = '$o'"
+  run cli org list
+  assert_success
+  assert_line "$o"$'\t''Tab\tNew\nBack\\slash\x01'$'\t'"$(sql "SELECT created_at FROM orgs WHERE id = '$o'")"
+  # Every line still has exactly three fields.
+  [ "$(cli org list | awk -F'\t' 'NF != 3' | wc -l)" -eq 0 ] || fail "a line of org list does not have 3 fields"
+}
+
 @test "org list on a fresh database prints nothing" {
   local db
   db="$(fresh_db empty.db)"
@@ -94,6 +117,30 @@ key_id() {
 
 # -------------------------------------------------------------------------
 # Keys
+
+@test "key create --name refuses a control character: exit 2, a clear message, no key" {
+  local d n
+  d="$(db_digest)"
+  for n in $'Tab\tKey' $'New\nLine' $'Esc\x1bKey'; do
+    run --separate-stderr cli key create "$ORG" --name "$n"
+    assert_failure 2
+    assert_output ""
+    [[ "$stderr" == *"control character"* ]] || fail "unclear message: $stderr"
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
+@test "key list escapes control characters in a name made through the API" {
+  local admin id
+  admin="$(cli key create "$ORG" --name "key admin" --scope keys:manage 2>/dev/null)"
+  api --key "$admin" POST /v1/api-keys '{"name":"two\tfields\nand a line"}'
+  assert_status 201
+  id="$(json .id)"
+  run cli key list "$ORG"
+  assert_success
+  assert_line --regexp "^$id"$'\t''two\\tfields\\nand a line'$'\t'
+  [ "$(cli key list "$ORG" | awk -F'\t' 'NF != 6' | wc -l)" -eq 0 ] || fail "a line of key list does not have 6 fields"
+}
 
 @test "key create prints the secret alone on stdout" {
   run --separate-stderr cli key create "$ORG" --name "shown once"

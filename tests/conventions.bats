@@ -184,6 +184,20 @@ refute_sqlite_text() {
   assert_error 400 invalid_content_length
 }
 
+@test "a Content-Length with a sign or a space is 400 invalid_content_length, nothing stored" {
+  local d cl
+  d="$(db_digest)"
+  # The body is 12 bytes: +12 and " 12" would read it whole if a sign or a
+  # space were let through.
+  cgi_body='{"name":"x"}'
+  for cl in +12 -0 +0 -12 ' 12' '12 ' 0x0c 1e1 12.0; do
+    cgi REQUEST_METHOD=POST PATH_INFO=/v1/vendors REQUEST_URI=/v1/vendors \
+        QUERY_STRING= CONTENT_TYPE=application/json "CONTENT_LENGTH=$cl"
+    assert_error 400 invalid_content_length
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
 @test "a body shorter than its Content-Length is 400 incomplete_body" {
   cgi_body='{"name":"x"}'
   cgi REQUEST_METHOD=POST PATH_INFO=/v1/vendors REQUEST_URI=/v1/vendors \
@@ -368,6 +382,20 @@ refute_sqlite_text() {
   assert_json 'has("colour")' false
 }
 
+@test "valid JSON refused on purpose is 422 json_invalid, as docs/deviations.md says" {
+  local d b
+  d="$(db_digest)"
+  # A \u0000 escape, an integer beyond 64 bits, a duplicate key, a lone
+  # surrogate, a byte-order mark: all valid JSON (RFC 8259), all refused.
+  for b in '{"name":"a\u0000b"}' '{"name":"Big","n":18446744073709551616}' \
+           '{"name":"a","name":"b"}' '{"name":"\ud800"}' $'\xef\xbb\xbf{"name":"Bom"}'; do
+    api POST /v1/vendors "$b"
+    assert_status 422
+    assert_json '[.detail[] | (.loc | join(".")) + ":" + .type] | join(",")' "body:json_invalid"
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
 @test "every problem in a body is listed, not only the first" {
   api POST /v1/radar/events '{}'
   assert_422 '["body","name"]' missing
@@ -463,6 +491,38 @@ refute_sqlite_text() {
   assert_status 200
   assert_json '.total' 1
   assert_json '.items[0].id' "$w"
+}
+
+@test "64 query parameters are all read: a filter placed last is honoured" {
+  local tag="Many$RANDOM$RANDOM" v q i
+  v="$(mk_vendor "$tag One")"
+  mk_vendor "Other $RANDOM$RANDOM" >/dev/null
+  q=""
+  for i in $(seq 63); do q+="pad$i=x&"; done
+  api GET "/v1/vendors?${q}name=$tag%20One"
+  assert_status 200
+  assert_json '.total' 1
+  assert_json '.items[0].id' "$v"
+}
+
+@test "more than 64 query parameters is 422 with loc query, never a silent drop" {
+  local q i
+  q=""
+  for i in $(seq 64); do q+="pad$i=x&"; done
+  # The 65th, a filter or a bad limit, would have been dropped unseen.
+  api GET "/v1/vendors?${q}limit=0"
+  assert_status 422
+  assert_json '.detail | length' 1
+  assert_json '.detail[0].loc | tojson' '["query"]'
+  assert_json '.detail[0].type' too_long
+  assert_json '.detail[0].msg | contains("64")' true
+  api GET "/v1/vendors?${q}name=anything"
+  assert_status 422
+  assert_json '.detail[0].loc | tojson' '["query"]'
+  # Beside another problem of the query, both are listed.
+  api GET "/v1/vendors?limit=zero&${q}x=1"
+  assert_status 422
+  assert_json '[.detail[] | .loc | join(".")] | sort | join(",")' "query,query.limit"
 }
 
 # -------------------------------------------------------------------------

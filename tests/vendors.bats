@@ -190,6 +190,34 @@ VENDOR_KEYS="created_at,description,external_id,hq_location,id,name,updated_at,u
   assert_json '.items | length' 0
 }
 
+@test "the name filter is case-insensitive for Unicode letters too, not only ASCII" {
+  local t v1 v2 v3 v4
+  t="$(tag)"
+  v1="$(mk_vendor "Über Logistik $t")"
+  v2="$(mk_vendor "ÉCOLE $t Ærø")"
+  v3="$(mk_vendor "ΣΟΦΙΑ $t")"
+  v4="$(mk_vendor "Москва $t")"
+  api GET "/v1/vendors?name=$(uri "über logistik $t")"
+  assert_status 200
+  assert_json .total 1
+  assert_equal "$(ids)" "$v1"
+  api GET "/v1/vendors?name=$(uri "ÜBER LOGISTIK $t")"
+  assert_json .total 1
+  api GET "/v1/vendors?name=$(uri "école $t ærø")"
+  assert_json .total 1
+  assert_equal "$(ids)" "$v2"
+  # Greek and Cyrillic capitals find their small letters.
+  api GET "/v1/vendors?name=$(uri "σοφια $t")"
+  assert_json .total 1
+  assert_equal "$(ids)" "$v3"
+  api GET "/v1/vendors?name=$(uri "МОСКВА $t")"
+  assert_json .total 1
+  assert_equal "$(ids)" "$v4"
+  # Folding never makes different letters equal.
+  api GET "/v1/vendors?name=$(uri "uber logistik $t")"
+  assert_json .total 0
+}
+
 @test "the name filter takes the last value when repeated" {
   local t v
   t="$(tag)"

@@ -81,6 +81,73 @@ deliver() {
     fail "deliver --once failed: $(cat "$BATS_TEST_TMPDIR/deliver.log")"
 }
 
+# need_private_hosts: skip unless deliver can be given its own /etc/hosts
+# (a private mount namespace: root, util-linux's unshare).
+need_private_hosts() {
+  command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+  unshare --mount true 2>/dev/null || skip "unshare --mount is not allowed here (needs root)"
+}
+
+# deliver_hosts HOSTS [ENV=VALUE...]: one `reassess deliver --once` that
+# sees the file HOSTS as /etc/hosts (bound over it in a private mount
+# namespace) and runs without the operator's REASSESS_WEBHOOK_ALLOW_PRIVATE.
+deliver_hosts() {
+  local hosts="$1"
+  shift
+  unshare --mount sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh \
+    "$hosts" env -u REASSESS_WEBHOOK_ALLOW_PRIVATE "$@" \
+    "$REASSESS" --db "$REASSESS_DB" deliver --once \
+    2>> "$BATS_TEST_TMPDIR/deliver.log" 3>&- ||
+    fail "deliver failed: $(cat "$BATS_TEST_TMPDIR/deliver.log")"
+}
+
+# start_canary: a listener on a loopback port that records every connection
+# made to it (one line each in CANARY_LOG), whatever is then sent: a TLS
+# handshake counts as much as an HTTP request. Exports CANARY_PORT,
+# CANARY_LOG, CANARY_PID; stop_canary stops it by its PID.
+start_canary() {
+  local dir="$BATS_TEST_TMPDIR/canary" i
+  mkdir -p "$dir"
+  CANARY_LOG="$dir/connections"
+  : > "$CANARY_LOG"
+  python3 -c '
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % s.getsockname()[1])
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    c, a = s.accept()
+    with open(sys.argv[2], "a") as f:
+        f.write("connection from %s\n" % a[0])
+    c.close()
+' "$dir/port" "$CANARY_LOG" 2> "$dir/stderr" 3>&- &
+  CANARY_PID=$!
+  for i in $(seq 200); do
+    [ -s "$dir/port" ] && break
+    kill -0 "$CANARY_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -s "$dir/port" ] || fail "the canary did not come up: $(cat "$dir/stderr")"
+  CANARY_PORT="$(cat "$dir/port")"
+}
+
+stop_canary() {
+  kill -TERM "$CANARY_PID" 2>/dev/null || true
+  wait "$CANARY_PID" 2>/dev/null || true
+  CANARY_PID=
+}
+
+# teardown: a canary a failed test left running.
+teardown() {
+  if [ -n "${CANARY_PID:-}" ]; then
+    stop_canary
+  fi
+}
+
 # received PATH: the requests the receiver got on PATH, one JSON a line.
 received() {
   jq -c --arg p "$1" 'select(.path == $p)' "$RECV_LOG"
@@ -263,6 +330,46 @@ assert_signed() {
 @test "with REASSESS_WEBHOOK_ALLOW_PRIVATE=1 an http URL to a loopback receiver is accepted" {
   api POST /v1/webhooks "{\"url\":\"$RECV_URL/ok/$T\",\"events\":[\"Vendor.Created\"],\"secret\":\"$SECRET\"}"
   assert_status 201
+}
+
+@test "a host spelt in a way no public host needs is refused at registration, with or without the operator setting" {
+  local d u
+  d="$(db_digest)"
+  # %-escapes, non-ASCII bytes, an IPv6 zone id, short and numeric IPv4
+  # forms, a trailing dot on the metadata address: each is 400 invalid_url
+  # before anything is stored (the file's server allows private targets).
+  for u in "https://hooks%2eexample%2ecom/hook" "https://loc%61lhost/hook" \
+           "https://ex\u00e4mple.com/hook" "https://b\u00fccher.example/hook" \
+           "https://[fe80::1%25eth0]/hook" "https://[fe80::1%eth0]/hook" \
+           "https://127.1/hook" "https://0x7f.1/hook" "https://0177.0.0.1/hook" \
+           "https://2852039166/hook" "https://0xa9fea9fe/hook" "https://1.2.3.4.5/hook" \
+           "https://169.254.169.254./latest/meta-data/" "https://hooks..example.com/hook" \
+           "https://hooks.example.com../hook" "https://hooks!.example.com/hook" \
+           "https://[127.0.0.1]/hook"; do
+    api POST /v1/webhooks "{\"url\":\"$u\",\"events\":[\"Vendor.Created\"],\"secret\":\"$SECRET\"}"
+    assert_code 400 invalid_url
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
+@test "a trailing-dot or .localhost form of a loopback name or address is refused at registration without the operator setting" {
+  strict
+  local d u
+  d="$(db_digest)"
+  for u in "https://localhost./hook" "https://LOCALHOST/hook" "https://127.0.0.1./hook" \
+           "https://hooks.localhost/hook" "https://hooks.localhost./hook" \
+           "https://10.1.2.3./hook" "https://[::1]./hook"; do
+    REASSESS_WEBHOOK_ALLOW_PRIVATE=0 api POST /v1/webhooks "{\"url\":\"$u\",\"events\":[\"Vendor.Created\"],\"secret\":\"$SECRET\"}"
+    assert_code 400 invalid_url
+  done
+  assert_equal "$(db_digest)" "$d"
+}
+
+@test "a fully qualified name with its trailing dot is accepted at registration like the name without it" {
+  getent hosts hooks.example.test >/dev/null && skip "hooks.example.test resolves on this machine"
+  api POST /v1/webhooks "{\"url\":\"https://hooks.example.test./$T\",\"events\":[\"Vendor.Created\"],\"secret\":\"$SECRET\"}"
+  assert_status 201
+  assert_json .url "https://hooks.example.test./$T"
 }
 
 @test "an https URL whose host does not resolve yet is accepted at registration" {
@@ -726,21 +833,14 @@ assert_signed() {
 
 @test "a webhook whose host starts resolving to a private address is skipped at delivery, not retried" {
   getent hosts hooks.example.test >/dev/null && skip "hooks.example.test resolves on this machine"
-  command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
-  unshare --mount true 2>/dev/null || skip "unshare --mount is not allowed here (needs root)"
+  need_private_hosts
   local w port="${RECV_URL##*:}" hosts="$BATS_TEST_TMPDIR/hosts"
   # https://, as a public receiver would be: accepted, as the host does not
   # resolve (it cannot be shown to be private).
   w="$(mk_hook "https://hooks.example.test:$port/ok/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
   printf '127.0.0.1 localhost\n127.0.0.1 hooks.example.test\n' > "$hosts"
-  # deliver sees a private /etc/hosts that maps the host to 127.0.0.1, and
-  # runs without the operator's setting.
-  unshare --mount sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh \
-    "$hosts" env -u REASSESS_WEBHOOK_ALLOW_PRIVATE \
-    "$REASSESS" --db "$REASSESS_DB" deliver --once \
-    2>> "$BATS_TEST_TMPDIR/deliver.log" 3>&- ||
-    fail "deliver failed: $(cat "$BATS_TEST_TMPDIR/deliver.log")"
+  deliver_hosts "$hosts"
   assert_equal "$(received_count "/ok/$T")" 0
   deliveries "$w"
   assert_json .total 1
@@ -749,6 +849,50 @@ assert_signed() {
   assert_json '.data[0].error | contains("127.0.0.1") or contains("loopback")' true
   api GET "/v1/webhooks/$w"
   assert_json .last_delivery_status skipped
+}
+
+@test "a name that /etc/hosts maps to a loopback address is never connected to, whatever its spelling" {
+  getent hosts hooks.example.test >/dev/null && skip "hooks.example.test resolves on this machine"
+  need_private_hosts
+  local hosts="$BATS_TEST_TMPDIR/hosts" u w i n=0 ws=()
+  start_canary
+  # The hosts file maps hooks.example.test to 127.0.0.1, and gives the
+  # %-escaped spelling and dot.example.test a public address (TEST-NET-3),
+  # so that a check that resolves the name as written, or a pin that
+  # libcurl does not find, would pass while the connection goes to the
+  # loopback canary.
+  printf '%s\n' '127.0.0.1 localhost' '127.0.0.1 hooks.example.test' \
+    '203.0.113.7 hooks%2eexample%2etest' '203.0.113.7 dot.example.test' \
+    '127.0.0.1 dot.example.test.' > "$hosts"
+  # Each spelling is stored as it would be by a registration made before
+  # the registration checks (or a later change of /etc/hosts).
+  for u in hooks.example.test HOOKS.Example.TEST hooks.example.test. \
+           hooks%2eexample%2etest ho%6fks.example.test localhost. 127.1 0x7f.1 \
+           2130706433 '[::ffff:127.0.0.1]' '[::1]' dot.example.test.; do
+    w="$(mk_hook "https://hooks.example.test:$CANARY_PORT/ok/$T/$n" '["Vendor.Created"]')"
+    sql "UPDATE webhooks SET url = 'https://$u:$CANARY_PORT/ok/$T/$n' WHERE id = '$w'"
+    api POST "/v1/webhooks/$w/test"
+    assert_status 200
+    ws+=("$w")
+    n=$((n + 1))
+  done
+  deliver_hosts "$hosts" REASSESS_WEBHOOK_TIMEOUT_MS=1000 \
+    REASSESS_WEBHOOK_DELAYS=3600,3600,3600,3600
+  assert_equal "$(wc -l < "$CANARY_LOG")" 0
+  for i in "${!ws[@]}"; do
+    deliveries "${ws[$i]}"
+    assert_json '.data | map(select(.status != "pending")) | length' 1
+    assert_json '[.data[] | select(.status != "pending")][0] | .response_status' null
+    if [ "$i" = $((n - 1)) ]; then
+      # dot.example.test.: checked and pinned at the public address, so
+      # libcurl connects there (and fails) rather than to its own answer.
+      assert_json '[.data[] | select(.status != "pending")][0] | .status == "error" or .status == "timeout"' true
+    else
+      assert_json '[.data[] | select(.status != "pending")][0] | .status' skipped
+      assert_json '[.data[] | select(.status != "pending")][0] | .error | test("loopback|%-escape|IPv4|name")' true
+    fi
+  done
+  stop_canary
 }
 
 @test "a disabled webhook receives nothing: its pending attempts are skipped and no new event is queued" {
