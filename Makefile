@@ -17,7 +17,7 @@
 # test files at a time (default: twice the cores; 1: one after another).
 
 VERSION  = 0.1.0
-PKGS     = jansson sqlite3 libcurl
+PKGS     = jansson sqlite3 nettle libcurl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings \

@@ -55,6 +55,10 @@
 #include <dlfcn.h>
 #include <fcgiapp.h>		/* FastCGI with an explicit FCGX_Request */
 #include <jansson.h>		/* JSON in and out */
+#include <nettle/base64.h>	/* webhook-signature (4.2) */
+#include <nettle/hmac.h>	/* delivery signatures (4.1, 4.2) */
+#include <nettle/memops.h>	/* memeql_sec: key hashes compared */
+#include <nettle/sha2.h>	/* key and Idempotency-Key digests */
 #include <sqlite3.h>
 
 /*
@@ -1465,136 +1469,30 @@ id_valid(const char *s, enum kind k)
 }
 
 /*
- * SHA-256 (FIPS 180-4): key secrets and Idempotency-Keys are stored as
- * their digests; HMAC-SHA256 (RFC 2104) signs webhook deliveries.
+ * SHA-256: key secrets and Idempotency-Keys are stored as their digests;
+ * HMAC-SHA256 (RFC 2104) signs webhook deliveries (4.1, 4.2). Both are
+ * nettle's, as are the base64 of the Standard Webhooks signature and the
+ * constant-time compare of a key's hash.
  *
- * Rationale: these ~100 lines replace libcrypto, whose loading and
- * initialisation (relocations, then OpenSSL 3 fetching its default
- * provider) cost a CGI request more than all the rest of its work. The
- * code has no branch or table lookup that depends on the data, so its time
- * depends on the length only; tests/cli.bats checks it against sha256sum,
- * tests/webhooks.bats checks the signature with openssl, and the fuzz
- * harness against libcrypto on every input.
+ * Rationale: nettle, not libcrypto. OpenSSL's loading and initialisation
+ * (relocations, then OpenSSL 3 fetching its default provider) cost a CGI
+ * request more than all the rest of its work. libnettle is one small
+ * library with no constructor and no global state: mapping it is free
+ * next to SQLite's, and nothing needs initialising. Its SHA-256 gives the
+ * same digests as the hand-written one it replaced, so stored key hashes
+ * still match (tests/cli.bats checks against sha256sum, the fuzz harness
+ * against libcrypto).
  */
-struct sha256 {
-	uint32_t	 h[8];		/* the state */
-	uint64_t	 len;		/* bytes taken so far */
-	unsigned char	 buf[64];	/* a partial block */
-	size_t		 nbuf;		/* bytes in buf */
-};
-
-#define ROR32(x, n)	((x) >> (n) | (x) << (32 - (n)))
-
-/* One 64-byte block p into the state h. */
-static void
-sha256_block(uint32_t h[8], const unsigned char *p)
-{
-	static const uint32_t	 k[64] = {
-		0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b,
-		0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
-		0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7,
-		0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
-		0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152,
-		0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-		0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-		0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-		0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-		0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
-		0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f,
-		0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-		0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-	};
-	uint32_t	 w[64], v[8], t1, t2;
-	int		 i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (; i < 64; i++)
-		w[i] = w[i - 16] + w[i - 7] +
-		    (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ w[i - 15] >> 3) +
-		    (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ w[i - 2] >> 10);
-	memcpy(v, h, sizeof(v));
-	for (i = 0; i < 64; i++) {
-		t1 = v[7] + (ROR32(v[4], 6) ^ ROR32(v[4], 11) ^ ROR32(v[4], 25)) +
-		    ((v[4] & v[5]) ^ (~v[4] & v[6])) + k[i] + w[i];
-		t2 = (ROR32(v[0], 2) ^ ROR32(v[0], 13) ^ ROR32(v[0], 22)) +
-		    ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
-	}
-	for (i = 0; i < 8; i++)
-		h[i] += v[i];
-}
-
-static void
-sha256_init(struct sha256 *s)
-{
-	static const uint32_t	 iv[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
-	};
-
-	memcpy(s->h, iv, sizeof(iv));
-	s->len = 0;
-	s->nbuf = 0;
-}
-
-static void
-sha256_update(struct sha256 *s, const void *in, size_t n)
-{
-	const unsigned char	*p = in;
-	size_t			 k;
-
-	s->len += n;
-	while (n > 0) {
-		if (s->nbuf == 0 && n >= sizeof(s->buf)) {
-			sha256_block(s->h, p);
-			p += sizeof(s->buf);
-			n -= sizeof(s->buf);
-			continue;
-		}
-		k = sizeof(s->buf) - s->nbuf;
-		if (k > n)
-			k = n;
-		memcpy(s->buf + s->nbuf, p, k);
-		s->nbuf += k;
-		p += k;
-		n -= k;
-		if (s->nbuf == sizeof(s->buf)) {
-			sha256_block(s->h, s->buf);
-			s->nbuf = 0;
-		}
-	}
-}
-
-/* The digest into out (SHA256_LEN bytes). */
-static void
-sha256_final(struct sha256 *s, unsigned char *out)
-{
-	static const unsigned char	 pad[64] = { 0x80 };
-	unsigned char			 len[8];
-	uint64_t			 bits = s->len * 8;
-	int				 i;
-
-	for (i = 0; i < 8; i++)
-		len[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha256_update(s, pad, (s->nbuf < 56 ? 56 : 120) - s->nbuf);
-	sha256_update(s, len, sizeof(len));
-	for (i = 0; i < SHA256_LEN; i++)
-		out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
-}
 
 /* SHA-256 of n bytes into out (SHA256_LEN bytes). */
 static void
 sha256(const void *in, size_t n, unsigned char *out)
 {
-	struct sha256	 s;
+	struct sha256_ctx	 s;
 
 	sha256_init(&s);
-	sha256_update(&s, in, n);
-	sha256_final(&s, out);
+	sha256_update(&s, n, in);
+	sha256_digest(&s, SHA256_LEN, out);
 }
 
 /* HMAC-SHA256 of n bytes with the key into out (SHA256_LEN bytes). */
@@ -1602,39 +1500,19 @@ static void
 hmac_sha256(const void *key, size_t klen, const void *in, size_t n,
     unsigned char *out)
 {
-	unsigned char	 k[64], pad[64], inner[SHA256_LEN];
-	struct sha256	 s;
-	size_t		 i;
+	struct hmac_sha256_ctx	 s;
 
-	memset(k, 0, sizeof(k));
-	if (klen > sizeof(k))
-		sha256(key, klen, k);
-	else if (klen > 0)
-		memcpy(k, key, klen);
-	for (i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x36;
-	sha256_init(&s);
-	sha256_update(&s, pad, sizeof(pad));
-	sha256_update(&s, in, n);
-	sha256_final(&s, inner);
-	for (i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x5c;
-	sha256_init(&s);
-	sha256_update(&s, pad, sizeof(pad));
-	sha256_update(&s, inner, sizeof(inner));
-	sha256_final(&s, out);
+	hmac_sha256_set_key(&s, klen, key);
+	hmac_sha256_update(&s, n, in);
+	hmac_sha256_digest(&s, SHA256_LEN, out);
+	explicit_bzero(&s, sizeof(s));
 }
 
 /* 1 when the n bytes at a and b are equal, in a time that n alone sets. */
 static int
 equal_ct(const void *a, const void *b, size_t n)
 {
-	const volatile unsigned char	*x = a, *y = b;
-	unsigned char			 d = 0;
-
-	while (n-- > 0)
-		d |= x[n] ^ y[n];
-	return d == 0;
+	return memeql_sec(a, b, n);
 }
 
 /* Characters (not bytes) in a valid UTF-8 string. */

@@ -19,11 +19,12 @@
 # start at the next boot either.
 set -eu
 
-# Build and run: compiler, pkg-config and the libraries of the Makefile,
+# Build and run: compiler, pkg-config and the libraries of the Makefile
+# (nettle-dev: SHA-256, HMAC, base64 and constant-time compares),
 # sqlite3 for backups by hand and the tests, nginx for make run, curl and jq
 # for make run and the examples of README.md and docs/.
 packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
-	libsqlite3-dev libcurl4-openssl-dev sqlite3 curl jq"
+	libsqlite3-dev nettle-dev libcurl4-openssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
 # The suite: bats, and GNU parallel for its --jobs (scripts/test.sh);
