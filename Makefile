@@ -17,7 +17,7 @@
 # test files at a time (default: twice the cores; 1: one after another).
 
 VERSION  = 0.1.0
-PKGS     = jansson sqlite3 libcurl
+PKGS     = jansson sqlite3 nettle libcurl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings \
@@ -82,9 +82,10 @@ tests/reassess-testhooks: reassess.c schema.h .build-flags
 # curl through nginx (nginx.conf.example) in front of `reassess serve`, both
 # started per file by tests/helper.bash. First the Debian packages of the
 # suite are installed if missing (as root; otherwise scripts/deps.sh prints
-# the one sudo line and stops), then the binaries are built: the test
-# binaries of tests/migrations.bats too, here and not by the file itself,
-# as both passes run at once.
+# the one sudo line and stops), and the npm packages of the Standard
+# Webhooks receiver (scripts/test-npm.sh); then the binaries are built:
+# the test binaries of tests/migrations.bats too, here and not by the file
+# itself, as both passes run at once.
 #
 # scripts/test.sh runs TEST_JOBS files at a time (GNU parallel; default
 # twice the cores), both passes' files in one pool; then, one at a time,
@@ -100,6 +101,7 @@ TEST_BINS  = reassess tests/reassess-migrated tests/reassess-badmigration \
 TEST_RUN   = TESTS='$(TESTS)' TEST_JOBS='$(TEST_JOBS)' bash scripts/test.sh
 test:
 	@sh scripts/deps.sh $(DEPS_TEST)
+	@sh scripts/test-npm.sh
 	$(MAKE) --no-print-directory $(TEST_BINS)
 	@echo '== make test: transports cgi (each request runs ./reassess as CGI)' \
 	    'and http (curl -> nginx -> reassess serve)'
@@ -268,6 +270,7 @@ fuzz: $(FUZZ_BIN)
 # `reassess serve` (crash.bats, concurrency.bats, badinput.bats, ...).
 test-cgi:
 	@sh scripts/deps.sh $(DEPS_TEST)
+	@sh scripts/test-npm.sh
 	$(MAKE) --no-print-directory $(TEST_BINS)
 	$(TEST_RUN) cgi
 

@@ -58,6 +58,10 @@
 #include <dlfcn.h>
 #include <fcgiapp.h>		/* FastCGI with an explicit FCGX_Request */
 #include <jansson.h>		/* JSON in and out */
+#include <nettle/base64.h>	/* webhook-signature (4.2) */
+#include <nettle/hmac.h>	/* delivery signatures (4.1, 4.2) */
+#include <nettle/memops.h>	/* memeql_sec: key hashes compared */
+#include <nettle/sha2.h>	/* key and Idempotency-Key digests */
 #include <sqlite3.h>
 
 /*
@@ -114,7 +118,12 @@
 #define STOP_GRACE	30		/* seconds serve waits for workers */
 #define WEBHOOK_TIMEOUT_MS 10000	/* a receiver's time to answer;
 					   REASSESS_WEBHOOK_TIMEOUT_MS */
-#define WEBHOOK_ATTEMPTS 5		/* attempts per event and webhook */
+#define WEBHOOK_ATTEMPTS 6		/* attempts per event and webhook */
+#define WEBHOOK_ROTATION (24 * 60 * 60)	/* seconds a replaced secret still
+					   signs (4.2) */
+#define RETRY_AFTER_MAX	600		/* longest Retry-After honoured (4.2) */
+#define RETRY_JITTER	10		/* a retry's delay grows by up to
+					   1/RETRY_JITTER of itself */
 #define WEBHOOK_LEASE	60		/* seconds a deliver process holds
 					   an attempt it claimed */
 #define CALLS_AGE_MS	1000		/* call records (6.4) wait in memory at
@@ -287,6 +296,8 @@ enum stmt {
 	STMT_WH_DELETE,
 	STMT_WH_SUBSCRIBED,
 	STMT_WH_LIVE,
+	STMT_WH_GONE,
+	STMT_WH_ROTATION_END,
 	STMT_EVT_INSERT,
 	STMT_DLV_INSERT,
 	STMT_DLV_LIST,
@@ -393,12 +404,16 @@ enum trg_col {
 	"(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
 	"  AND d.status <> 'pending'), " \
 	"(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id" \
-	"  AND d.status = 'delivered')"
+	"  AND d.status = 'delivered'), " \
+	"CASE WHEN w.secret_rotating_until >" \
+	"  CAST(strftime('%s', 'now') AS INTEGER)" \
+	"  THEN w.secret_rotating_until END"
 enum wh_col {
 	WH_ID, WH_URL, WH_EVENTS, WH_DESCRIPTION, WH_ENABLED, WH_CREATED_AT,
 	WH_LAST_STATUS,		/* the newest finished attempt's status */
 	WH_TRIED,		/* finished attempts */
-	WH_DELIVERED		/* of those, delivered (WH_TRIED + 1) */
+	WH_DELIVERED,		/* of those, delivered (WH_TRIED + 1) */
+	WH_ROTATING_UNTIL	/* end of a rotation's overlap (4.2); NULL */
 };
 #define DLV_COLS \
 	"d.id, d.webhook_id, d.event_id, e.event_type, d.status, " \
@@ -416,13 +431,17 @@ enum asmt_col {
 	ASMT_ID, ASMT_VENDOR_ID, ASMT_NAME, ASMT_STATUS, ASMT_CONTROL_SET_IDS,
 	ASMT_PLAN_ID, ASMT_RSM_ID, ASMT_CREATED_AT, ASMT_UPDATED_AT
 };
-/* A due delivery attempt with what sending it needs (STMT_DLV_DUE). */
+/*
+ * A due delivery attempt with what sending it needs (STMT_DLV_DUE): the
+ * replaced secret only while its rotation's overlap lasts (4.2).
+ */
 #define DUE_COLS \
 	"d.id, d.webhook_id, d.event_id, d.attempt, w.url, w.secret," \
-	" w.enabled, w.deleted_at IS NOT NULL, e.event_type, e.payload"
+	" w.enabled, w.deleted_at IS NOT NULL, e.event_type, e.payload," \
+	" CASE WHEN w.secret_rotating_until > ?1 THEN w.previous_secret END"
 enum due_col {
 	DUE_ID, DUE_WEBHOOK_ID, DUE_EVENT_ID, DUE_ATTEMPT, DUE_URL, DUE_SECRET,
-	DUE_ENABLED, DUE_DELETED, DUE_EVENT_TYPE, DUE_PAYLOAD
+	DUE_ENABLED, DUE_DELETED, DUE_EVENT_TYPE, DUE_PAYLOAD, DUE_PREVIOUS
 };
 /* The smaller lists of one statement each. */
 #define ORG_LIST_COLS	"id, name, created_at"
@@ -948,11 +967,20 @@ static const char *const stmts[STMT__MAX] = {
 	"SELECT " WH_COLS " FROM webhooks w"
 	" WHERE w.org_id = ?1 AND w.deleted_at IS NULL"
 	" ORDER BY w.created_at DESC, w.rowid DESC",
+	/*
+	 * A new secret ?5 (one that differs) starts a rotation (4.2): the
+	 * one it replaces keeps signing until ?9. (Every SET reads the row
+	 * as it was.)
+	 */
 	[STMT_WH_UPDATE] =
 	"UPDATE webhooks SET url = coalesce(?3, url),"
 	" events = coalesce(?4, events), secret = coalesce(?5, secret),"
 	" description = coalesce(?6, description),"
-	" enabled = coalesce(?7, enabled), updated_at = ?8"
+	" enabled = coalesce(?7, enabled), updated_at = ?8,"
+	" previous_secret = CASE WHEN ?5 IS NOT NULL AND ?5 IS NOT secret"
+	"  THEN secret ELSE previous_secret END,"
+	" secret_rotating_until = CASE WHEN ?5 IS NOT NULL AND ?5 IS NOT secret"
+	"  THEN ?9 ELSE secret_rotating_until END"
 	" WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
 	[STMT_WH_DELETE] =
 	"UPDATE webhooks SET deleted_at = ?3, updated_at = ?3"
@@ -966,6 +994,14 @@ static const char *const stmts[STMT__MAX] = {
 	[STMT_WH_LIVE] =
 	"SELECT id FROM webhooks WHERE id = ?1 AND org_id = ?2"
 	" AND deleted_at IS NULL",
+	/* The receiver answered 410 Gone (4.2): it is disabled. */
+	[STMT_WH_GONE] =
+	"UPDATE webhooks SET enabled = 0, updated_at = ?2"
+	" WHERE id = ?1 AND enabled = 1",
+	/* Rotations whose overlap has ended forget the replaced secret. */
+	[STMT_WH_ROTATION_END] =
+	"UPDATE webhooks SET previous_secret = NULL,"
+	" secret_rotating_until = NULL WHERE secret_rotating_until <= ?1",
 	[STMT_EVT_INSERT] =
 	"INSERT INTO webhook_events (id, org_id, event_type, payload,"
 	" occurred_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1346,7 +1382,7 @@ struct settings {
 	long		 webhook_timeout_ms; /* REASSESS_WEBHOOK_TIMEOUT_MS */
 	int64_t		 retry_delays[WEBHOOK_ATTEMPTS - 1];
 					/* REASSESS_WEBHOOK_DELAYS: seconds
-					   before attempts 2 .. */
+					   before attempts 2 .. 6 */
 	int64_t		 audit_days;	/* REASSESS_AUDIT_DAYS: days audit
 					   records are kept; 0: for ever */
 	int		 audit_calls;	/* REASSESS_AUDIT_CALLS (default on):
@@ -1363,7 +1399,7 @@ static struct settings cfg = {
 	.db = "./reassess.db",
 	.busy_timeout_ms = BUSY_TIMEOUT_MS,
 	.webhook_timeout_ms = WEBHOOK_TIMEOUT_MS,
-	.retry_delays = { 1, 5, 30, 120 },
+	.retry_delays = { 4, 16, 64, 240, 240 },
 	.audit_days = AUDIT_DAYS,
 	.audit_calls = 1,
 	.calls_wait_ms = CALLS_AGE_MS,
@@ -1470,136 +1506,30 @@ id_valid(const char *s, enum kind k)
 }
 
 /*
- * SHA-256 (FIPS 180-4): key secrets and Idempotency-Keys are stored as
- * their digests; HMAC-SHA256 (RFC 2104) signs webhook deliveries.
+ * SHA-256: key secrets and Idempotency-Keys are stored as their digests;
+ * HMAC-SHA256 (RFC 2104) signs webhook deliveries (4.1, 4.2). Both are
+ * nettle's, as are the base64 of the Standard Webhooks signature and the
+ * constant-time compare of a key's hash.
  *
- * Rationale: these ~100 lines replace libcrypto, whose loading and
- * initialisation (relocations, then OpenSSL 3 fetching its default
- * provider) cost a CGI request more than all the rest of its work. The
- * code has no branch or table lookup that depends on the data, so its time
- * depends on the length only; tests/cli.bats checks it against sha256sum,
- * tests/webhooks.bats checks the signature with openssl, and the fuzz
- * harness against libcrypto on every input.
+ * Rationale: nettle, not libcrypto. OpenSSL's loading and initialisation
+ * (relocations, then OpenSSL 3 fetching its default provider) cost a CGI
+ * request more than all the rest of its work. libnettle is one small
+ * library with no constructor and no global state: mapping it is free
+ * next to SQLite's, and nothing needs initialising. Its SHA-256 gives the
+ * same digests as the hand-written one it replaced, so stored key hashes
+ * still match (tests/cli.bats checks against sha256sum, the fuzz harness
+ * against libcrypto).
  */
-struct sha256 {
-	uint32_t	 h[8];		/* the state */
-	uint64_t	 len;		/* bytes taken so far */
-	unsigned char	 buf[64];	/* a partial block */
-	size_t		 nbuf;		/* bytes in buf */
-};
-
-#define ROR32(x, n)	((x) >> (n) | (x) << (32 - (n)))
-
-/* One 64-byte block p into the state h. */
-static void
-sha256_block(uint32_t h[8], const unsigned char *p)
-{
-	static const uint32_t	 k[64] = {
-		0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b,
-		0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
-		0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7,
-		0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
-		0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152,
-		0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-		0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-		0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-		0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-		0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
-		0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f,
-		0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-		0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
-	};
-	uint32_t	 w[64], v[8], t1, t2;
-	int		 i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (; i < 64; i++)
-		w[i] = w[i - 16] + w[i - 7] +
-		    (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ w[i - 15] >> 3) +
-		    (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ w[i - 2] >> 10);
-	memcpy(v, h, sizeof(v));
-	for (i = 0; i < 64; i++) {
-		t1 = v[7] + (ROR32(v[4], 6) ^ ROR32(v[4], 11) ^ ROR32(v[4], 25)) +
-		    ((v[4] & v[5]) ^ (~v[4] & v[6])) + k[i] + w[i];
-		t2 = (ROR32(v[0], 2) ^ ROR32(v[0], 13) ^ ROR32(v[0], 22)) +
-		    ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-		memmove(v + 1, v, 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + t2;
-	}
-	for (i = 0; i < 8; i++)
-		h[i] += v[i];
-}
-
-static void
-sha256_init(struct sha256 *s)
-{
-	static const uint32_t	 iv[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
-	};
-
-	memcpy(s->h, iv, sizeof(iv));
-	s->len = 0;
-	s->nbuf = 0;
-}
-
-static void
-sha256_update(struct sha256 *s, const void *in, size_t n)
-{
-	const unsigned char	*p = in;
-	size_t			 k;
-
-	s->len += n;
-	while (n > 0) {
-		if (s->nbuf == 0 && n >= sizeof(s->buf)) {
-			sha256_block(s->h, p);
-			p += sizeof(s->buf);
-			n -= sizeof(s->buf);
-			continue;
-		}
-		k = sizeof(s->buf) - s->nbuf;
-		if (k > n)
-			k = n;
-		memcpy(s->buf + s->nbuf, p, k);
-		s->nbuf += k;
-		p += k;
-		n -= k;
-		if (s->nbuf == sizeof(s->buf)) {
-			sha256_block(s->h, s->buf);
-			s->nbuf = 0;
-		}
-	}
-}
-
-/* The digest into out (SHA256_LEN bytes). */
-static void
-sha256_final(struct sha256 *s, unsigned char *out)
-{
-	static const unsigned char	 pad[64] = { 0x80 };
-	unsigned char			 len[8];
-	uint64_t			 bits = s->len * 8;
-	int				 i;
-
-	for (i = 0; i < 8; i++)
-		len[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha256_update(s, pad, (s->nbuf < 56 ? 56 : 120) - s->nbuf);
-	sha256_update(s, len, sizeof(len));
-	for (i = 0; i < SHA256_LEN; i++)
-		out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
-}
 
 /* SHA-256 of n bytes into out (SHA256_LEN bytes). */
 static void
 sha256(const void *in, size_t n, unsigned char *out)
 {
-	struct sha256	 s;
+	struct sha256_ctx	 s;
 
 	sha256_init(&s);
-	sha256_update(&s, in, n);
-	sha256_final(&s, out);
+	sha256_update(&s, n, in);
+	sha256_digest(&s, SHA256_LEN, out);
 }
 
 /* HMAC-SHA256 of n bytes with the key into out (SHA256_LEN bytes). */
@@ -1607,39 +1537,19 @@ static void
 hmac_sha256(const void *key, size_t klen, const void *in, size_t n,
     unsigned char *out)
 {
-	unsigned char	 k[64], pad[64], inner[SHA256_LEN];
-	struct sha256	 s;
-	size_t		 i;
+	struct hmac_sha256_ctx	 s;
 
-	memset(k, 0, sizeof(k));
-	if (klen > sizeof(k))
-		sha256(key, klen, k);
-	else if (klen > 0)
-		memcpy(k, key, klen);
-	for (i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x36;
-	sha256_init(&s);
-	sha256_update(&s, pad, sizeof(pad));
-	sha256_update(&s, in, n);
-	sha256_final(&s, inner);
-	for (i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x5c;
-	sha256_init(&s);
-	sha256_update(&s, pad, sizeof(pad));
-	sha256_update(&s, inner, sizeof(inner));
-	sha256_final(&s, out);
+	hmac_sha256_set_key(&s, klen, key);
+	hmac_sha256_update(&s, n, in);
+	hmac_sha256_digest(&s, SHA256_LEN, out);
+	explicit_bzero(&s, sizeof(s));
 }
 
 /* 1 when the n bytes at a and b are equal, in a time that n alone sets. */
 static int
 equal_ct(const void *a, const void *b, size_t n)
 {
-	const volatile unsigned char	*x = a, *y = b;
-	unsigned char			 d = 0;
-
-	while (n-- > 0)
-		d |= x[n] ^ y[n];
-	return d == 0;
+	return memeql_sec(a, b, n);
 }
 
 /* Characters (not bytes) in a valid UTF-8 string. */
@@ -5475,6 +5385,7 @@ static const struct ofield webhook_obj[] = {
 	{ "last_delivery_status", O_STR, WH_LAST_STATUS },
 	{ "delivery_success_rate", O_RATE, WH_TRIED },
 	{ "delivery_count", O_INT, WH_TRIED },
+	{ "secret_rotating_until", O_INT, WH_ROTATING_UNTIL },
 	{ NULL, 0, 0 }
 };
 
@@ -5580,7 +5491,11 @@ h_webhook_get(struct rq *r)
 	reply_one(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK);
 }
 
-/* PATCH /v1/webhooks/{id}: the create checks on what is given. */
+/*
+ * PATCH /v1/webhooks/{id}: the create checks on what is given. A new
+ * secret starts a rotation: the old one signs too for WEBHOOK_ROTATION
+ * seconds (4.2).
+ */
 static void
 h_webhook_update(struct rq *r)
 {
@@ -5612,8 +5527,9 @@ h_webhook_update(struct rq *r)
 		goto out;
 	}
 	events = events_text(b);
-	if (exec(r->conn, STMT_WH_UPDATE, "ssssssoi", r->id, r->org, jstr(b, "url"),
-	    events, secret, jstr(b, "description"), ep, r->now) == -1)
+	if (exec(r->conn, STMT_WH_UPDATE, "ssssssoii", r->id, r->org,
+	    jstr(b, "url"), events, secret, jstr(b, "description"), ep, r->now,
+	    r->now + WEBHOOK_ROTATION) == -1)
 		goto out;
 	reply_changed(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK, r->id, before,
 	    more, NULL, NULL);
@@ -8454,7 +8370,7 @@ cmd_serve(struct conn *c, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------
- * reassess deliver: the webhook sender (4.1)
+ * reassess deliver: the webhook sender (4.1, 4.2)
  * ------------------------------------------------------------------------ */
 
 /*
@@ -8518,15 +8434,66 @@ struct attempt {
 	int		 live;			/* enabled and not deleted */
 	char		*url;			/* owned */
 	char		*secret;		/* owned */
+	char		*previous;		/* owned: the replaced secret while
+						   its rotation lasts; NULL */
 	char		*event_type;		/* owned */
 	char		*payload;		/* owned: the exact body */
 	/* The outcome. */
+	int64_t		 at;			/* when it was made (and signed) */
 	const char	*status;		/* delivered, error, ... */
 	long		 response_status;	/* 0: none */
 	int64_t		 response_ms;		/* -1: none */
+	int		 retry;			/* a retry could fix it (4.2) */
+	int64_t		 retry_after;		/* seconds the receiver asked
+						   for (429, 503); 0: none */
 	char		 error[512];
 	char		 refused[256];		/* why socket_open refused */
 };
+
+/*
+ * One Standard Webhooks signature (4.2), "v1," and the base64 of
+ * HMAC-SHA256 over "<event id>.<timestamp>.<body>" keyed by the secret's
+ * bytes, into out (SIG_V1_LEN + 1 bytes, NUL-terminated).
+ */
+#define SIG_V1_LEN	(3 + BASE64_ENCODE_RAW_LENGTH(SHA256_LEN))
+static void
+sign_v1(const char *secret, const char *id, const char *ts, const char *body,
+    char *out)
+{
+	struct hmac_sha256_ctx	 s;
+	unsigned char		 mac[SHA256_LEN];
+
+	hmac_sha256_set_key(&s, strlen(secret), (const uint8_t *)secret);
+	hmac_sha256_update(&s, strlen(id), (const uint8_t *)id);
+	hmac_sha256_update(&s, 1, (const uint8_t *)".");
+	hmac_sha256_update(&s, strlen(ts), (const uint8_t *)ts);
+	hmac_sha256_update(&s, 1, (const uint8_t *)".");
+	hmac_sha256_update(&s, strlen(body), (const uint8_t *)body);
+	hmac_sha256_digest(&s, SHA256_LEN, mac);
+	memcpy(out, "v1,", 3);
+	base64_encode_raw(out + 3, SHA256_LEN, mac);
+	out[SIG_V1_LEN] = '\0';
+	explicit_bzero(&s, sizeof(s));
+	explicit_bzero(mac, sizeof(mac));
+}
+
+/*
+ * Whether an answer or a transport failure can be fixed by trying again
+ * (4.2): a timeout, a failure to connect or to get an answer, 408, 429 or
+ * a 5xx. Anything else is final.
+ *
+ * Rationale: a transport failure is retried unless it is about the URL
+ * itself (a scheme libcurl will not speak, a URL it cannot parse), which
+ * no later attempt changes.
+ */
+static int
+retriable(CURLcode rc, long status)
+{
+	if (rc == CURLE_OK)
+		return status == 408 || status == 429 ||
+		    (status >= 500 && status <= 599);
+	return rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT;
+}
 
 /* libcurl's write callback: the receiver's answer is not kept. */
 static size_t
@@ -8572,33 +8539,48 @@ socket_open(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
 }
 
 /*
- * POST the attempt's payload to its URL with the contract's headers, the
- * signature, no redirects, and the timeout; fill in the outcome.
+ * POST the attempt's payload to its URL with the contract's headers: 4.1's
+ * signature of the body, and 4.2's timestamp and Standard Webhooks
+ * signatures (two during a rotation, the new secret's first), made afresh
+ * for this attempt; no redirects, and the timeout. Fill in the outcome,
+ * whether a retry could fix it, and a Retry-After to honour.
  */
 static void
 attempt_send(struct attempt *a)
 {
 	unsigned char		 mac[SHA256_LEN];
-	char			 sig[2 * SHA256_LEN + 64], hdr[256];
+	char			 sig[2 * SHA256_LEN + 64], hdr[256], ts[24];
+	char			 v1[2 * (SIG_V1_LEN + 1) + 32];
 	char			 pin[512], why[512];
 	struct curl_slist	*h = NULL, *pins = NULL;
-	curl_off_t		 us = 0;
+	curl_off_t		 us = 0, ra = -1;
 	CURL			*c = NULL;
 	CURLcode		 rc;
 	int			 policy, n;
 
 	a->response_ms = -1;
 	a->refused[0] = '\0';
+	a->at = wall_now();
 	if ((policy = url_check(a->url, why, sizeof(why), pin,
 	    sizeof(pin))) != 0) {
 		a->status = policy == -1 ? "skipped" : "error";
+		a->retry = policy != -1;
 		snprintf(a->error, sizeof(a->error), "%s", why);
 		return;
 	}
 	hmac_sha256(a->secret, strlen(a->secret), a->payload,
 	    strlen(a->payload), mac);
+	snprintf(ts, sizeof(ts), "%" PRId64, a->at);
+	n = snprintf(v1, sizeof(v1), "webhook-signature: ");
+	sign_v1(a->secret, a->event_id, ts, a->payload, v1 + n);
+	if (a->previous != NULL) {
+		n += SIG_V1_LEN;
+		v1[n++] = ' ';
+		sign_v1(a->previous, a->event_id, ts, a->payload, v1 + n);
+	}
 	if ((c = lc.easy_init()) == NULL) {
 		a->status = "error";
+		a->retry = 1;
 		snprintf(a->error, sizeof(a->error), "cannot set up the request");
 		goto out;
 	}
@@ -8610,6 +8592,13 @@ attempt_send(struct attempt *a)
 	h = lc.slist_append(h, hdr);
 	snprintf(hdr, sizeof(hdr), "X-Coverbase-Event-Type: %s", a->event_type);
 	h = lc.slist_append(h, hdr);
+	snprintf(hdr, sizeof(hdr), "Coverbase-Timestamp: %s", ts);
+	h = lc.slist_append(h, hdr);
+	snprintf(hdr, sizeof(hdr), "webhook-id: %s", a->event_id);
+	h = lc.slist_append(h, hdr);
+	snprintf(hdr, sizeof(hdr), "webhook-timestamp: %s", ts);
+	h = lc.slist_append(h, hdr);
+	h = lc.slist_append(h, v1);
 	h = lc.slist_append(h, "Expect:");
 	pins = lc.slist_append(pins, pin);
 	lc.easy_setopt(c, CURLOPT_URL, a->url);
@@ -8644,8 +8633,17 @@ attempt_send(struct attempt *a)
 	lc.easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
 	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->response_status);
 	a->response_ms = (int64_t)(us / 1000);
+	a->retry = retriable(rc, rc == CURLE_OK ? a->response_status : 0);
+	/* libcurl reads both forms of Retry-After (seconds, an HTTP date). */
+	if (rc == CURLE_OK && (a->response_status == 429 ||
+	    a->response_status == 503) &&
+	    lc.easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0 && ra <= RETRY_AFTER_MAX)
+		a->retry_after = (int64_t)ra;
 	if (rc != CURLE_OK && a->refused[0] != '\0') {
+		/* The policy refused the socket: final, as at registration. */
 		a->status = "skipped";
+		a->retry = 0;
 		a->response_status = 0;
 		a->response_ms = -1;
 		snprintf(a->error, sizeof(a->error), "%s", a->refused);
@@ -8671,6 +8669,7 @@ out:
 	if (c != NULL)
 		lc.easy_cleanup(c);
 	explicit_bzero(mac, sizeof(mac));
+	explicit_bzero(v1, sizeof(v1));
 }
 
 /* Free what attempt_claim copied. */
@@ -8681,6 +8680,9 @@ attempt_free(struct attempt *a)
 	if (a->secret != NULL)
 		explicit_bzero(a->secret, strlen(a->secret));
 	free(a->secret);
+	if (a->previous != NULL)
+		explicit_bzero(a->previous, strlen(a->previous));
+	free(a->previous);
 	free(a->event_type);
 	free(a->payload);
 	memset(a, 0, sizeof(*a));
@@ -8719,6 +8721,9 @@ attempt_claim(struct conn *c, struct attempt *a)
 	    sqlite3_column_int(st, DUE_DELETED) == 0;
 	a->event_type = col_dup(st, DUE_EVENT_TYPE);
 	a->payload = col_dup(st, DUE_PAYLOAD);
+	if (sqlite3_column_type(st, DUE_PREVIOUS) != SQLITE_NULL &&
+	    (a->previous = col_dup(st, DUE_PREVIOUS)) == NULL)
+		goto out;
 	if (a->url == NULL || a->secret == NULL || a->event_type == NULL ||
 	    a->payload == NULL)
 		goto out;
@@ -8737,8 +8742,28 @@ out:
 }
 
 /*
- * Record the outcome of a sent attempt, and queue the next attempt after
- * an error or a timeout until WEBHOOK_ATTEMPTS are spent. 0 or -1.
+ * The seconds before the attempt after a: the schedule's delay (4.2) with
+ * up to 1/RETRY_JITTER more at random, or the receiver's Retry-After when
+ * that is longer.
+ *
+ * Rationale for the jitter: receivers that failed together (an outage)
+ * would otherwise get every retry at the same moment again.
+ */
+static int64_t
+retry_delay(const struct attempt *a)
+{
+	int64_t		 d = cfg.retry_delays[a->attempt - 1];
+	uint32_t	 r = 0;
+
+	if (d >= RETRY_JITTER && random_bytes(&r, sizeof(r)) == 0)
+		d += (int64_t)(r % (uint32_t)(d / RETRY_JITTER + 1));
+	return a->retry_after > d ? a->retry_after : d;
+}
+
+/*
+ * Record the outcome of a sent attempt (made at a->at), and queue the next
+ * attempt after a failure a retry can fix until WEBHOOK_ATTEMPTS are
+ * spent. A 410 Gone disables the webhook (4.2). 0 or -1.
  */
 static int
 attempt_record(struct conn *c, const struct attempt *a)
@@ -8746,23 +8771,28 @@ attempt_record(struct conn *c, const struct attempt *a)
 	char	 next[ID_LEN];
 	int64_t	 rs = a->response_status, *rsp = a->response_status ? &rs : NULL;
 	int64_t	 ms = a->response_ms, *msp = a->response_ms >= 0 ? &ms : NULL;
-	int64_t	 now = wall_now();
-	int	 ret = -1, retry;
+	int64_t	 now = wall_now(), at = a->at ? a->at : now;
+	int	 ret = -1, retry, gone;
 
 	c->err = SQLITE_OK;
-	retry = (strcmp(a->status, "error") == 0 ||
+	retry = a->retry && (strcmp(a->status, "error") == 0 ||
 	    strcmp(a->status, "timeout") == 0) && a->attempt < WEBHOOK_ATTEMPTS;
+	gone = strcmp(a->status, "error") == 0 && a->response_status == 410;
 	if (exec(c, STMT_BEGIN_WRITE, "") == -1)
 		return -1;
 	if (exec(c, STMT_DLV_RECORD, "ssoosi", a->id, a->status, rsp, msp,
-	    a->error[0] ? a->error : NULL, now) == -1)
+	    a->error[0] ? a->error : NULL, at) == -1)
 		goto out;
 	if (retry && (new_id(next, KIND_DELIVERY) == -1 ||
 	    exec(c, STMT_DLV_RETRY, "sssdii", next, a->webhook_id, a->event_id,
-	    a->attempt + 1, now + cfg.retry_delays[a->attempt - 1],
-	    now) == -1))
+	    a->attempt + 1, now + retry_delay(a), now) == -1))
+		goto out;
+	if (gone && exec(c, STMT_WH_GONE, "si", a->webhook_id, now) == -1)
 		goto out;
 	ret = exec(c, STMT_COMMIT, "") == -1 ? -1 : 0;
+	if (ret == 0 && gone)
+		fprintf(stderr, "reassess: webhook %s answered 410 Gone: "
+		    "disabled\n", a->webhook_id);
 out:
 	conn_reset(c);
 	rollback(c);
@@ -8799,16 +8829,32 @@ audit_sweep(struct conn *c)
 }
 
 /*
+ * Forget the replaced secrets whose rotation overlap has ended (4.2), so
+ * that no secret is kept longer than it signs. A failure is logged; the
+ * next pass tries again.
+ */
+static void
+rotations_end(struct conn *c)
+{
+	c->err = SQLITE_OK;
+	if (exec(c, STMT_WH_ROTATION_END, "i", wall_now()) == -1)
+		fprintf(stderr, "reassess: cannot end secret rotations: %s\n",
+		    c->err != SQLITE_OK ? c->errmsg : "out of memory");
+	conn_reset(c);
+}
+
+/*
  * reassess deliver [--once]: send due webhook attempts until SIGTERM (or,
  * with --once, until none is due). SIGTERM is honoured between attempts.
  * Every AUDIT_SWEEP_EVERY seconds (and first of all) it also removes the
- * audit records past their retention (audit_sweep).
+ * audit records past their retention (audit_sweep) and the secrets whose
+ * rotation has ended (rotations_end).
  */
 static int
 cmd_deliver(struct conn *c, int argc, char **argv)
 {
 	struct attempt	 a;
-	int64_t		 swept, last_sweep = 0;
+	int64_t		 swept, last_sweep = 0, last_rotation = 0;
 	int		 once = 0, n;
 
 	if (argc == 1 && strcmp(argv[0], "--once") == 0)
@@ -8836,6 +8882,10 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 				    " audit records older than %" PRId64
 				    " days\n", swept, cfg.audit_days);
 		}
+		if (wall_now() - last_rotation >= AUDIT_SWEEP_EVERY) {
+			last_rotation = wall_now();
+			rotations_end(c);
+		}
 		if ((n = attempt_claim(c, &a)) == 0) {
 			if (once)
 				break;
@@ -8853,6 +8903,7 @@ cmd_deliver(struct conn *c, int argc, char **argv)
 		}
 		if (!a.live) {
 			a.status = "skipped";
+			a.at = wall_now();
 			a.response_ms = -1;
 			snprintf(a.error, sizeof(a.error),
 			    "the webhook is disabled or deleted");
@@ -8876,7 +8927,11 @@ cmd_deliver(struct conn *c, int argc, char **argv)
  * Settings and main
  * ------------------------------------------------------------------------ */
 
-/* REASSESS_WEBHOOK_DELAYS: "1,5,30,120", the seconds before attempts 2..5. */
+/*
+ * REASSESS_WEBHOOK_DELAYS: "4,16,64,240,240", the seconds before attempts
+ * 2..6. Fewer values are allowed, the last standing for the attempts left
+ * ("0" retries at once; the suite's "0,0,0,0" of 4.1 keeps its meaning).
+ */
 static void
 parse_delays(const char *s)
 {
@@ -8892,8 +8947,11 @@ parse_delays(const char *s)
 			return;
 		n++;
 	}
-	if (n == WEBHOOK_ATTEMPTS - 1)
-		memcpy(cfg.retry_delays, d, sizeof(d));
+	if (n == 0)
+		return;
+	for (; n < WEBHOOK_ATTEMPTS - 1; n++)
+		d[n] = d[n - 1];
+	memcpy(cfg.retry_delays, d, sizeof(d));
 }
 
 /*

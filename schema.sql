@@ -1,7 +1,7 @@
--- reassess: the database schema, version 7.
+-- reassess: the database schema, version 8.
 --
 -- This is the schema that a fresh database gets, whole: `reassess init` on
--- an empty file runs this file and sets PRAGMA user_version = 7, in one
+-- an empty file runs this file and sets PRAGMA user_version = 8, in one
 -- transaction. The Makefile builds it into the binary
 -- (scripts/embed-sql.sh). Read it to know what a table looks like.
 --
@@ -18,7 +18,7 @@
 -- reassessment_alerts WITHOUT ROWID, the indexes no statement used
 -- dropped (0005); 6 reassessment_triggers and reassessments.trigger_id
 -- (0006); 7 key scopes and expiry, the org's IP allowlist, the audit log
--- (0007).
+-- (0007); 8 webhook secret rotation, six delivery attempts (0008).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
@@ -395,7 +395,9 @@ CREATE INDEX reassessment_triggers_by_org
 -- is a row of its own, so a retry is a new pending row.
 
 -- Webhook subscriptions. The secret signs deliveries (HMAC-SHA256), so it
--- must be kept as given; it is never returned by the API.
+-- must be kept as given; it is never returned by the API. A PATCH with a
+-- new secret keeps the old one valid for 24 hours (4.2): deliveries carry
+-- a second signature made with it until secret_rotating_until.
 CREATE TABLE webhooks (
   id          TEXT PRIMARY KEY                -- "cbwh_" and 32 hex digits
                 CHECK (id LIKE 'cbwh\_%' ESCAPE '\'),
@@ -408,7 +410,12 @@ CREATE TABLE webhooks (
   enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
   deleted_at  INTEGER,                        -- soft delete: NULL while live
   created_at  INTEGER NOT NULL,               -- POST time
-  updated_at  INTEGER NOT NULL                -- last change
+  updated_at  INTEGER NOT NULL,               -- last change
+  -- The secret a rotation replaced, still signing until the time below;
+  -- both NULL outside a rotation (version 8).
+  previous_secret TEXT
+    CHECK (length(previous_secret) >= 16),
+  secret_rotating_until INTEGER               -- end of the 24-hour overlap
 );
 -- GET /v1/webhooks, and the subscribers of an event.
 CREATE INDEX webhooks_by_org ON webhooks(org_id, created_at);
@@ -425,7 +432,8 @@ CREATE TABLE webhook_events (
 );
 
 -- Delivery attempts. A row is made 'pending' (attempt 1 when the event is
--- recorded; attempt N+1 when attempt N failed) and becomes, when tried,
+-- recorded; attempt N+1 when attempt N failed in a way a retry can fix:
+-- 4.2) and becomes, when tried,
 -- 'delivered', 'error', 'timeout' or 'skipped' (refused by the URL policy,
 -- or its webhook was disabled or deleted meanwhile).
 CREATE TABLE webhook_deliveries (
@@ -433,7 +441,7 @@ CREATE TABLE webhook_deliveries (
                      CHECK (id LIKE 'cbwhd\_%' ESCAPE '\'),
   webhook_id       TEXT NOT NULL REFERENCES webhooks(id),        -- receiver
   event_id         TEXT NOT NULL REFERENCES webhook_events(id),  -- what
-  attempt          INTEGER NOT NULL CHECK (attempt BETWEEN 1 AND 5),  -- 1..5
+  attempt          INTEGER NOT NULL CHECK (attempt BETWEEN 1 AND 6),  -- 1..6
   -- What became of the attempt; 'pending' until it is made.
   status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
                      ('pending', 'delivered', 'error', 'timeout', 'skipped')),

@@ -19,20 +19,23 @@
 # start at the next boot either.
 set -eu
 
-# Build and run: compiler, pkg-config and the libraries of the Makefile,
+# Build and run: compiler, pkg-config and the libraries of the Makefile
+# (nettle-dev: SHA-256, HMAC, base64 and constant-time compares),
 # sqlite3 for backups by hand and the tests, nginx for make run, curl and jq
 # for make run and the examples of README.md and docs/.
 packages="gcc make libc6-dev pkg-config libfcgi-dev libjansson-dev
-	libsqlite3-dev libcurl4-openssl-dev sqlite3 curl jq"
+	libsqlite3-dev nettle-dev libcurl4-openssl-dev sqlite3 curl jq"
 # Any of these gives /usr/sbin/nginx; nginx-light is the one we install.
 nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
 # The suite: bats, and GNU parallel for its --jobs (scripts/test.sh);
 # cgi-fcgi (libfcgi-bin), spawn-fcgi and systemd-socket-activate (systemd)
 # as FastCGI client and launchers; apache2 for tests/apache.bats (mod_cgid
 # and mod_proxy_fcgi); mandoc for tests/install.bats (renders and lints the
-# installed reassess.8).
+# installed reassess.8); nodejs and npm for tests/webhooks_v2.bats's
+# receiver, which verifies deliveries with the npm library standardwebhooks
+# (scripts/test-npm.sh installs it from tests/receiver/package-lock.json).
 test_packages="bats bats-assert bats-support parallel libfcgi-bin spawn-fcgi python3 openssl
-	systemd apache2 mandoc"
+	systemd apache2 mandoc nodejs npm"
 # Hardening (make lint, make fuzz, make valgrind, the sanitizer build): clang
 # with its sanitizer and libFuzzer runtimes, valgrind, cppcheck, clang-tidy;
 # libasan8 and libubsan1 for gcc's -fsanitize; libssl-dev for the fuzz
@@ -62,7 +65,11 @@ missing_packages() {
 	    2>/dev/null | awk '$NF == "installed" { printf "%s ", $1 }')"
 	missing=
 	for p in $packages; do
-		case $have in *" $p "*) ;; *) missing="$missing $p" ;; esac
+		case $have in *" $p "*) continue ;; esac
+		# NodeSource's nodejs package carries its own npm (and conflicts
+		# with Debian's): an npm on the PATH will do.
+		[ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
+		missing="$missing $p"
 	done
 	have_nginx=
 	for p in $nginx_packages; do

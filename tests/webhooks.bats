@@ -9,15 +9,17 @@
 # REASSESS_WEBHOOK_ALLOW_PRIVATE=1. It is exported before setup_db, so the
 # CGI runs and, under REASSESS_TRANSPORT=http, `reassess serve` have it; the
 # tests of the policy without it unset it per request, which only the CGI
-# transport can do (they skip over http). A timeout of 300 ms and retry
-# delays of 0 s let one `deliver --once` run every attempt at once.
+# transport can do (they skip over http). Retry delays of 0 s let one
+# `deliver --once` run every attempt at once. The second generation of 4.2
+# (timestamps, Standard Webhooks signatures, rotation, retries by kind) is
+# tests/webhooks_v2.bats's.
 
 load helper
 
 # The event types this program emits (4.1).
 EMITTED='["Vendor.Created","Vendor.Updated","RadarEvent.Created","RadarDetectorResult.Created","RadarDetectorResult.Updated","Reassessment.Created","Reassessment.Updated","Assessment.Created"]'
 SECRET="whsec_0123456789abcdef"
-WEBHOOK_KEYS="created_at,delivery_count,delivery_success_rate,description,enabled,events,id,last_delivery_status,url"
+WEBHOOK_KEYS="created_at,delivery_count,delivery_success_rate,description,enabled,events,id,last_delivery_status,secret_rotating_until,url"
 DELIVERY_KEYS="attempted_at,created_at,error,event_id,event_type,id,payload,response_status,response_time_ms,status,webhook_id"
 
 setup_file() {
@@ -721,44 +723,46 @@ assert_signed() {
   assert_json .delivery_success_rate 1
 }
 
-@test "a receiver answering 500 gets five attempts in all, each recorded as an error with its status" {
+@test "a receiver answering 500 gets six attempts in all, each recorded as an error with its status" {
   local w eid
   w="$(mk_hook "$RECV_URL/fail/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
   deliver
-  assert_equal "$(received_count "/fail/$T")" 5
-  # The same event each time: same id, same body, same signature.
+  assert_equal "$(received_count "/fail/$T")" 6
+  # The same event each time: same id, same body, same signature of the
+  # body (4.1's; 4.2's signs the attempt's timestamp too).
   assert_equal "$(received "/fail/$T" | jq -r '.headers["x-coverbase-event-id"]' | sort -u | wc -l)" 1
   assert_equal "$(received "/fail/$T" | jq -r .body_b64 | sort -u | wc -l)" 1
+  assert_equal "$(received "/fail/$T" | jq -r '.headers["coverbase-signature"]' | sort -u | wc -l)" 1
   deliveries "$w"
-  assert_json .total 5
+  assert_json .total 6
   assert_json '[.data[] | .status] | unique | join(",")' error
   assert_json '[.data[] | .response_status] | unique | join(",")' 500
   assert_json '[.data[] | .error | type] | unique | join(",")' string
   assert_json '[.data[] | .event_id] | unique | length' 1
-  assert_equal "$(sql "SELECT group_concat(attempt, ',') FROM (SELECT attempt FROM webhook_deliveries WHERE webhook_id = '$w' ORDER BY attempt)")" "1,2,3,4,5"
-  # Five attempts are all: another pass sends nothing more.
+  assert_equal "$(sql "SELECT group_concat(attempt, ',') FROM (SELECT attempt FROM webhook_deliveries WHERE webhook_id = '$w' ORDER BY attempt)")" "1,2,3,4,5,6"
+  # Six attempts are all: another pass sends nothing more.
   deliver
-  assert_equal "$(received_count "/fail/$T")" 5
+  assert_equal "$(received_count "/fail/$T")" 6
   api GET "/v1/webhooks/$w"
   assert_json .last_delivery_status error
-  assert_json .delivery_count 5
+  assert_json .delivery_count 6
   assert_json .delivery_success_rate 0
 }
 
-@test "a receiver that hangs past the timeout gets five attempts, each recorded as a timeout" {
+@test "a receiver that hangs past the timeout gets six attempts, each recorded as a timeout" {
   local w
   w="$(mk_hook "$RECV_URL/hang/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
   deliver REASSESS_WEBHOOK_TIMEOUT_MS=1000
   # The receiver logs a request once it has read it: poll, bounded at 5 s.
   for _ in $(seq 100); do
-    [ "$(received_count "/hang/$T")" -ge 5 ] && break
+    [ "$(received_count "/hang/$T")" -ge 6 ] && break
     sleep 0.05
   done
-  assert_equal "$(received_count "/hang/$T")" 5
+  assert_equal "$(received_count "/hang/$T")" 6
   deliveries "$w"
-  assert_json .total 5
+  assert_json .total 6
   assert_json '[.data[] | .status] | unique | join(",")' timeout
   assert_json '[.data[] | .response_status] | unique | join(",")' ""
   assert_json '[.data[] | .error | type] | unique | join(",")' string
@@ -766,18 +770,18 @@ assert_signed() {
   assert_json .last_delivery_status timeout
 }
 
-@test "a redirect is not followed: the attempt is an error with status 302" {
+@test "a redirect is not followed: the attempt is an error with status 302, not retried" {
   local w
   w="$(mk_hook "$RECV_URL/redirect/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
   deliver
-  assert_equal "$(received_count "/redirect/$T")" 5
+  assert_equal "$(received_count "/redirect/$T")" 1
   assert_equal "$(received_count /ok/redirected)" 0
   deliveries "$w"
   assert_json '[.data[] | "\(.status) \(.response_status)"] | unique | join(",")' "error 302"
 }
 
-@test "a failed attempt queues the next after 1, 5, 30 and 120 seconds by default" {
+@test "a failed attempt queues the next after 4, 16, 64, 240 and 240 seconds by default, with up to 10% jitter" {
   local w i
   w="$(mk_hook "$RECV_URL/fail/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
@@ -790,11 +794,12 @@ assert_signed() {
     [ "$(sql "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$w' AND status = 'pending'")" = 0 ] && break
     sql "UPDATE webhook_deliveries SET next_attempt_at = next_attempt_at - 1000, created_at = created_at - 1000 WHERE webhook_id = '$w' AND status = 'pending'" >/dev/null
   done
-  assert_equal "$(sql "SELECT group_concat(d, ',') FROM (SELECT next_attempt_at - created_at AS d FROM webhook_deliveries WHERE webhook_id = '$w' AND attempt > 1 ORDER BY attempt)")" \
-    "1,5,30,120"
-  assert_equal "$(received_count "/fail/$T")" 5
+  # Each delay d is within [d, d + d/10] (whole seconds: 4 s has no room).
+  assert_equal "$(sql "SELECT group_concat(ok, ',') FROM (SELECT (next_attempt_at - created_at) BETWEEN d AND d + d / 10 AS ok FROM webhook_deliveries JOIN (SELECT 2 AS a, 4 AS d UNION ALL SELECT 3, 16 UNION ALL SELECT 4, 64 UNION ALL SELECT 5, 240 UNION ALL SELECT 6, 240) ON attempt = a WHERE webhook_id = '$w' ORDER BY attempt)")" \
+    "1,1,1,1,1"
+  assert_equal "$(received_count "/fail/$T")" 6
   deliveries "$w"
-  assert_json .total 5
+  assert_json .total 6
   assert_json '[.data[] | .status] | unique | join(",")' error
 }
 

@@ -1,0 +1,23 @@
+#!/bin/sh
+# scripts/test-npm.sh: install the npm packages of the suite's Standard
+# Webhooks receiver (tests/receiver/: standardwebhooks and what it needs,
+# exactly as its package-lock.json pins them) into tests/receiver/
+# node_modules, with `npm ci`. make test runs it after scripts/deps.sh
+# test, which installs nodejs and npm.
+#
+# Nothing to do (node_modules is as the lock file says): prints nothing.
+# Rationale: npm ci removes node_modules first, so it runs only when the
+# lock file is newer than the copy npm made of it (node_modules/
+# .package-lock.json), not before every make test.
+set -eu
+dir=$(cd "$(dirname "$0")/../tests/receiver" && pwd)
+stamp="$dir/node_modules/.package-lock.json"
+if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then
+	exit 0
+fi
+if ! command -v npm >/dev/null 2>&1; then
+	echo "$0: npm is missing (scripts/deps.sh test installs it)" >&2
+	exit 1
+fi
+cd "$dir"
+npm ci --no-audit --no-fund --loglevel=error
