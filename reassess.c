@@ -438,10 +438,12 @@ enum asmt_col {
 #define DUE_COLS \
 	"d.id, d.webhook_id, d.event_id, d.attempt, w.url, w.secret," \
 	" w.enabled, w.deleted_at IS NOT NULL, e.event_type, e.payload," \
-	" CASE WHEN w.secret_rotating_until > ?1 THEN w.previous_secret END"
+	" CASE WHEN w.secret_rotating_until > ?1 THEN w.previous_secret END," \
+	" w.org_id"
 enum due_col {
 	DUE_ID, DUE_WEBHOOK_ID, DUE_EVENT_ID, DUE_ATTEMPT, DUE_URL, DUE_SECRET,
-	DUE_ENABLED, DUE_DELETED, DUE_EVENT_TYPE, DUE_PAYLOAD, DUE_PREVIOUS
+	DUE_ENABLED, DUE_DELETED, DUE_EVENT_TYPE, DUE_PAYLOAD, DUE_PREVIOUS,
+	DUE_ORG_ID
 };
 /* The smaller lists of one statement each. */
 #define ORG_LIST_COLS	"id, name, created_at"
@@ -8430,6 +8432,7 @@ struct attempt {
 	char		 id[ID_LEN];		/* delivery id */
 	char		 webhook_id[ID_LEN];
 	char		 event_id[ID_LEN];
+	char		 org_id[ID_LEN];	/* the webhook's org */
 	int		 attempt;		/* 1 .. WEBHOOK_ATTEMPTS */
 	int		 live;			/* enabled and not deleted */
 	char		*url;			/* owned */
@@ -8714,6 +8717,7 @@ attempt_claim(struct conn *c, struct attempt *a)
 	col_copy(st, DUE_ID, a->id, sizeof(a->id));
 	col_copy(st, DUE_WEBHOOK_ID, a->webhook_id, sizeof(a->webhook_id));
 	col_copy(st, DUE_EVENT_ID, a->event_id, sizeof(a->event_id));
+	col_copy(st, DUE_ORG_ID, a->org_id, sizeof(a->org_id));
 	a->attempt = sqlite3_column_int(st, DUE_ATTEMPT);
 	a->url = col_dup(st, DUE_URL);
 	a->secret = col_dup(st, DUE_SECRET);
@@ -8761,6 +8765,31 @@ retry_delay(const struct attempt *a)
 }
 
 /*
+ * The change record of a webhook the receiver disabled with 410 Gone
+ * (4.2, 6.4), written in the transaction that disables it: a system
+ * action (no actor), a field_update of "enabled". 0 or -1.
+ */
+static int
+webhook_gone_record(struct conn *c, const struct attempt *a, int64_t now)
+{
+	struct audit	 rec;
+	json_t		*diff;
+	int		 rc;
+
+	if ((diff = json_pack("{s:{s:b,s:b}}", "enabled", "old_value", 1,
+	    "new_value", 0)) == NULL)
+		return -1;
+	rec = (struct audit){ .org = a->org_id, .now = now,
+	    .event_type = "field_update", .event_group = "integrations",
+	    .target = KIND_WEBHOOK, .target_id = a->webhook_id,
+	    .summary = "Webhook disabled: its receiver answered 410 Gone.",
+	    .data = diff };
+	rc = audit_write(c, &rec);
+	json_decref(diff);
+	return rc;
+}
+
+/*
  * Record the outcome of a sent attempt (made at a->at), and queue the next
  * attempt after a failure a retry can fix until WEBHOOK_ATTEMPTS are
  * spent. A 410 Gone disables the webhook (4.2). 0 or -1.
@@ -8772,7 +8801,7 @@ attempt_record(struct conn *c, const struct attempt *a)
 	int64_t	 rs = a->response_status, *rsp = a->response_status ? &rs : NULL;
 	int64_t	 ms = a->response_ms, *msp = a->response_ms >= 0 ? &ms : NULL;
 	int64_t	 now = wall_now(), at = a->at ? a->at : now;
-	int	 ret = -1, retry, gone;
+	int	 ret = -1, retry, gone, n = 0;
 
 	c->err = SQLITE_OK;
 	retry = a->retry && (strcmp(a->status, "error") == 0 ||
@@ -8787,7 +8816,10 @@ attempt_record(struct conn *c, const struct attempt *a)
 	    exec(c, STMT_DLV_RETRY, "sssdii", next, a->webhook_id, a->event_id,
 	    a->attempt + 1, now + retry_delay(a), now) == -1))
 		goto out;
-	if (gone && exec(c, STMT_WH_GONE, "si", a->webhook_id, now) == -1)
+	if (gone && (n = exec(c, STMT_WH_GONE, "si", a->webhook_id,
+	    now)) == -1)
+		goto out;
+	if (gone && n > 0 && webhook_gone_record(c, a, now) == -1)
 		goto out;
 	ret = exec(c, STMT_COMMIT, "") == -1 ? -1 : 0;
 	if (ret == 0 && gone)

@@ -246,7 +246,7 @@ v1_of() {
   [ "$(delay "$w5")" -ge 30 ] && [ "$(delay "$w5")" -le 33 ]
 }
 
-@test "410 Gone disables the webhook, with a log line, and sends no Webhook.Disabled" {
+@test "410 Gone disables the webhook, with a log line and a change record, and sends no Webhook.Disabled" {
   local w
   w="$(mk_hook "$RECV_URL/status/410/$T" '["Vendor.Created"]')"
   mk_vendor >/dev/null
@@ -262,6 +262,9 @@ v1_of() {
   grep -q "webhook $w answered 410 Gone: disabled" "$BATS_TEST_TMPDIR/deliver.log" ||
     fail "no log line: $(cat "$BATS_TEST_TMPDIR/deliver.log")"
   assert_equal "$(sql "SELECT count(*) FROM webhook_events WHERE event_type = 'Webhook.Disabled'")" 0
+  # One change record (6.4), a system action in the webhook's org.
+  assert_equal "$(sql "SELECT org_id || ' ' || event_type || ' ' || event_group || ' ' || target_type || ' ' || coalesce(actor_id, '-') || ' ' || data FROM audit_log WHERE target_id = '$w' AND event_type = 'field_update'")" \
+    "$ORG field_update integrations webhook - {\"enabled\":{\"old_value\":true,\"new_value\":false}}"
   mk_vendor >/dev/null
   assert_equal "$(sql "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = '$w'")" 2
 }
