@@ -222,7 +222,12 @@ state_digest() {
   assert_equal "$(recs "$W")" \
     "record_archived archive $c;field_update integrations $c;field_update integrations $c;record_created integrations $c"
   assert_equal "$(rec "$W" 2 .data)" '{"description":{"old_value":null,"new_value":"ops"}}'
-  assert_equal "$(rec "$W" 1 .data)" '{"secret":{"old_value":"[redacted]","new_value":"[redacted]"}}'
+  # A new secret starts a rotation (4.2): the object's secret_rotating_until
+  # changes with it, from null to the end of the overlap.
+  assert_equal "$(rec "$W" 1 '.data.secret')" '{"old_value":"[redacted]","new_value":"[redacted]"}'
+  assert_equal "$(rec "$W" 1 '.data | keys_unsorted | sort | join(",")')" '"secret,secret_rotating_until"'
+  assert_equal "$(rec "$W" 1 '.data.secret_rotating_until.old_value')" null
+  [ "$(rec "$W" 1 '.data.secret_rotating_until.new_value')" -gt "$(date +%s)" ]
   assert_equal "$(rec "$W" 3 '.data.url')" '"http://127.0.0.1:9/hook"'
   [ "$(sql "SELECT count(*) FROM audit_log WHERE data LIKE '%whsec_%'")" = 0 ]
 }
