@@ -311,7 +311,6 @@ function render(rsm, event, alerts, assessments) {
   $('detail').hidden = false;
   $('detail-heading').textContent = rsm.title || 'Untitled reassessment';
   $('d-status').textContent = rsm.status;
-  $('d-id').textContent = rsm.id;
 
   $('ev-name').textContent = event ? event.name : rsm.radar_event_id ?
     `${rsm.radar_event_id} (not found)` : 'None';
@@ -481,6 +480,8 @@ function addVendor(vendorId) {
 
 // ---- Start ---------------------------------------------------------------------
 
+// (A reload may bring back the filter the person had chosen.)
+state.status = $('status-filter').value;
 if (sessionStorage.getItem(KEY_ITEM)) {
   signedIn();
   reloadList();
