@@ -42,7 +42,7 @@ LDLIBS   += $(PKG_LIBS) $(NETTLE_LIBS) -lfcgi -lm
 
 all: reassess
 
-reassess: reassess.c schema.h .build-flags
+reassess: reassess.c schema.h ui.h .build-flags
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
 # The schema as C strings, so that the binary carries its own: schema.sql,
@@ -53,6 +53,13 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 schema.h: schema.sql $(MIGRATIONS) scripts/embed-sql.sh .build-flags
 	sh scripts/embed-sql.sh schema.sql -- $(MIGRATIONS) > $@
 
+# The review page (docs/api.md 8) as C strings, each with an ETag made from
+# its contents: ui/ is served at / and /ui/ by the binary itself.
+UI := ui/review.html ui/review.js ui/review.css
+
+ui.h: $(UI) scripts/embed-ui.sh
+	sh scripts/embed-ui.sh $(UI) > $@
+
 # Binaries for tests/migrations.bats: this schema plus a test migration
 # (tests/fixtures/migrations/) or a failing one (.../migrations-bad/), as
 # the next version. As with a real migration, a fresh database gets it too
@@ -61,14 +68,14 @@ TEST_MIGRATIONS     := $(sort $(wildcard tests/fixtures/migrations/*.sql))
 TEST_BAD_MIGRATIONS := $(sort $(wildcard tests/fixtures/migrations-bad/*.sql))
 
 tests/reassess-migrated: reassess.c schema.sql $(MIGRATIONS) scripts/embed-sql.sh \
-    $(TEST_MIGRATIONS)
+    $(TEST_MIGRATIONS) ui.h
 	sh scripts/embed-sql.sh schema.sql $(TEST_MIGRATIONS) \
 	    -- $(MIGRATIONS) $(TEST_MIGRATIONS) > tests/schema-migrated.h
 	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-migrated.h"' $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
 tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-sql.sh \
-    $(TEST_BAD_MIGRATIONS)
+    $(TEST_BAD_MIGRATIONS) ui.h
 	sh scripts/embed-sql.sh schema.sql $(TEST_BAD_MIGRATIONS) \
 	    -- $(MIGRATIONS) $(TEST_BAD_MIGRATIONS) > tests/schema-badmigration.h
 	$(CC) $(CPPFLAGS) -DSCHEMA_H='"tests/schema-badmigration.h"' $(CFLAGS) $(WARN) \
@@ -78,7 +85,7 @@ tests/reassess-badmigration: reassess.c schema.sql $(MIGRATIONS) scripts/embed-s
 # (-DREASSESS_TEST_HOOKS): with REASSESS_TEST_FAIL_AFTER_TRIGGERS=1, POST
 # /v1/radar/events fails with 500 after its triggers' drafts are written.
 # Never the shipped binary.
-tests/reassess-testhooks: reassess.c schema.h .build-flags
+tests/reassess-testhooks: reassess.c schema.h ui.h .build-flags
 	$(CC) $(CPPFLAGS) -DREASSESS_TEST_HOOKS $(CFLAGS) $(WARN) \
 	    -o $@ reassess.c $(LDFLAGS) $(LDLIBS)
 
@@ -123,7 +130,7 @@ bench: reassess
 # every run): bench/count.c includes reassess.c (the deterministic
 # figures: statements and pages per request), bench/commit-floor.c is the
 # durable-commit floor.
-bench/var/count: bench/count.c reassess.c schema.h
+bench/var/count: bench/count.c reassess.c schema.h ui.h
 	@mkdir -p bench/var
 	$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ bench/count.c $(LDLIBS)
 
@@ -134,7 +141,7 @@ bench/var/commit-floor: bench/commit-floor.c
 .PHONY: bench
 
 clean:
-	rm -f reassess schema.h tests/reassess-migrated tests/reassess-badmigration \
+	rm -f reassess schema.h ui.h tests/reassess-migrated tests/reassess-badmigration \
 	    tests/reassess-testhooks \
 	    tests/schema-migrated.h tests/schema-badmigration.h
 	rm -f .build-flags $(FUZZ_BIN)
@@ -256,7 +263,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -dict=tests/fuzz/request.dict
 FUZZ_BIN      = tests/fuzz/fuzz_request
-$(FUZZ_BIN): tests/fuzz/fuzz_request.c reassess.c schema.h
+$(FUZZ_BIN): tests/fuzz/fuzz_request.c reassess.c schema.h ui.h
 	@sh scripts/deps.sh hardening
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Dmain=reassess_main \
@@ -287,7 +294,7 @@ CPPCHECK   = cppcheck --enable=warning,style,performance,portability --std=c11 \
              --suppress-xml=.lint/cppcheck-suppressions.xml \
              --inline-suppr --error-exitcode=1 --quiet
 CLANG_TIDY = clang-tidy --quiet
-lint: schema.h
+lint: schema.h ui.h
 	@sh scripts/deps.sh hardening
 	$(CPPCHECK) $(CPPFLAGS) -I. reassess.c
 	$(CLANG_TIDY) reassess.c -- -std=c11 $(CPPFLAGS) -I.

@@ -75,6 +75,12 @@
 #endif
 #include SCHEMA_H
 
+/*
+ * The review page's files (8), ui/ as strings with their ETags: ui_review_html,
+ * ui_review_html_etag, ... Made by scripts/embed-ui.sh.
+ */
+#include "ui.h"
+
 #ifndef REASSESS_VERSION
 #define REASSESS_VERSION "0.0.0"
 #endif
@@ -1265,6 +1271,7 @@ struct io {
 };
 
 struct route;
+struct asset;
 
 /* One request and, as it is built, its response. */
 struct rq {
@@ -1302,6 +1309,11 @@ struct rq {
 	char			 idem_endpoint[64];	/* "POST /v1/vendors" */
 	char			 subs_type[64];	/* event type subs is for */
 	json_t			*subs;		/* owned: its subscribed webhooks */
+	const char		*if_none_match;	/* the page's routes: the
+						   If-None-Match header, or
+						   NULL (the transport's) */
+	const struct asset	*asset;		/* a page file answered: its
+						   headers, not the API's */
 };
 
 typedef void (*handler_fn)(struct rq *);
@@ -1323,6 +1335,8 @@ struct route {
 #define R_ANY_IP	0x10	/* exempt from the org's IP allowlist (6.3) */
 #define R_AUDIT_PAGE	0x20	/* paged as the audit log: limit 1..500,
 				   default 100 (6.4), not as 1.5 */
+#define R_PAGE		0x40	/* a file of the review page (8): no key,
+				   no body, no database */
 #define R_SCOPE(s)	((unsigned)(s) << 16)	/* the key needs the SCOPE_*
 						   bits s (6.1) */
 #define ROUTE_SCOPE(rt)	((rt)->flags >> 16)	/* ... as SCOPE_* bits */
@@ -1634,6 +1648,7 @@ status_text(int status)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -6228,6 +6243,152 @@ h_activity(struct rq *r)
 }
 
 /* ------------------------------------------------------------------------
+ * The review page (8): GET / and its two files, built into the binary
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The page's routes answer before the front line's other steps, and with
+ * headers of their own; these two of the front end come later in the file.
+ */
+static const char	*io_param(const struct io *, const char *);
+static void		 io_write(struct io *, const char *, size_t);
+
+/* One file of the review page, as served. */
+struct asset {
+	const char	*path;		/* its route's path */
+	const char	*type;		/* Content-Type */
+	const char	*text;		/* the file (ui.h) */
+	size_t		 len;		/* bytes in text */
+	const char	*etag;		/* "<32 hex>", quotes included (ui.h) */
+};
+
+/* ui/, as served: the page at / and the two files it loads. */
+static const struct asset assets[] = {
+	{ "/", "text/html; charset=utf-8",
+	    ui_review_html, sizeof(ui_review_html) - 1, ui_review_html_etag },
+	{ "/ui/review.js", "text/javascript; charset=utf-8",
+	    ui_review_js, sizeof(ui_review_js) - 1, ui_review_js_etag },
+	{ "/ui/review.css", "text/css; charset=utf-8",
+	    ui_review_css, sizeof(ui_review_css) - 1, ui_review_css_etag },
+};
+
+/*
+ * The page's Content-Security-Policy. Rationale: the page holds an API
+ * key, so nothing but its own two files may run or style it (no inline
+ * script or style, no eval), it may talk to its own origin only (the /v1
+ * API), no other site may frame it, and its forms may submit nowhere: a
+ * page whose script failed to load never sends the key in a URL.
+ */
+#define PAGE_CSP	"default-src 'self'; script-src 'self'; " \
+			"style-src 'self'; img-src 'self'; connect-src 'self'; " \
+			"object-src 'none'; base-uri 'none'; " \
+			"form-action 'none'; frame-ancestors 'none'"
+
+/*
+ * Does the If-None-Match value v name etag? "*", or any entity tag of
+ * the list, compared weakly (RFC 9110 13.1.2: W/ set aside). A malformed
+ * entry matches nothing.
+ */
+static int
+etag_matches(const char *v, const char *etag)
+{
+	const char	*end;
+	size_t		 elen = strlen(etag);
+
+	while (*v != '\0') {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		if (*v == '*')
+			return 1;
+		if (strncmp(v, "W/", 2) == 0)
+			v += 2;
+		if (*v == '"' && (end = strchr(v + 1, '"')) != NULL) {
+			if ((size_t)(end + 1 - v) == elen &&
+			    memcmp(v, etag, elen) == 0)
+				return 1;
+			v = end + 1;
+		}
+		v += strcspn(v, ",");
+	}
+	return 0;
+}
+
+/*
+ * GET / and the page's files: 200 with the file of r's path, or 304
+ * without a body when If-None-Match names its ETag; respond_page() writes
+ * either. 404 for a route of the page with no file (none: the two tables
+ * agree).
+ */
+static void
+h_page(struct rq *r)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
+		if (strcmp(assets[i].path, r->path) == 0) {
+			r->asset = &assets[i];
+			r->status = r->if_none_match != NULL &&
+			    etag_matches(r->if_none_match, assets[i].etag) ?
+			    304 : 200;
+			return;
+		}
+	fail_plain(r, 404, "Not Found");
+}
+
+/*
+ * The front line's step for the page's routes (R_PAGE): their handler,
+ * at once. Returns the status it answered, or 0 for any other route,
+ * which goes on to the next step.
+ *
+ * Rationale: the page must load without a key (the person pastes one in
+ * on it) and whatever the state of the database, as its files are part of
+ * the binary: it reads no body, opens no database, and, without a key,
+ * has no org whose IP allowlist could apply (R_ANY_IP) and leaves no call
+ * record (6.4).
+ */
+static int
+serve_page(struct rq *r, struct io *io)
+{
+	if (!(r->route->flags & R_PAGE))
+		return 0;
+	r->if_none_match = io_param(io, "HTTP_IF_NONE_MATCH");
+	r->route->fn(r);
+	return r->status;
+}
+
+/*
+ * Write a page file's response: its type and ETag, cacheable but checked
+ * with the server on every use (no-cache: the ETag changes with the
+ * binary), the page's security headers, then the file (none on 304).
+ */
+static void
+respond_page(struct rq *r, struct io *io)
+{
+	char	 head[1536];
+	int	 n;
+
+	n = snprintf(head, sizeof(head),
+	    "Status: %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "ETag: %s\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "X-Request-Id: %s\r\n"
+	    "Content-Security-Policy: " PAGE_CSP "\r\n"
+	    "X-Frame-Options: DENY\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "Cross-Origin-Opener-Policy: same-origin\r\n"
+	    "\r\n",
+	    r->status, status_text(r->status), r->asset->type,
+	    r->asset->etag, r->request_id);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		n = 0;
+	io_write(io, head, (size_t)n);
+	if (r->status == 200)
+		io_write(io, r->asset->text, r->asset->len);
+}
+
+/* ------------------------------------------------------------------------
  * The route table
  * ------------------------------------------------------------------------ */
 
@@ -6339,6 +6500,16 @@ static const struct route routes[] = {
 	{ METHOD_POST, "/v1/api-keys/*/revoke", h_key_revoke,
 	    R_WRITE | R_BODY | R_SCOPE(SCOPE_KEYS_MANAGE),
 	    KIND_KEY, key_revoke_fields, NULL },
+	/*
+	 * The review page (8): no key, no body, no database (serve_page());
+	 * the page works over the routes above with the key pasted into it.
+	 */
+	{ METHOD_GET, "/", h_page,
+	    R_PAGE | R_ANY_IP, KIND_ORG, NULL, NULL },
+	{ METHOD_GET, "/ui/review.js", h_page,
+	    R_PAGE | R_ANY_IP, KIND_ORG, NULL, NULL },
+	{ METHOD_GET, "/ui/review.css", h_page,
+	    R_PAGE | R_ANY_IP, KIND_ORG, NULL, NULL },
 };
 
 /* ------------------------------------------------------------------------
@@ -6912,6 +7083,9 @@ dispatch(struct rq *r, struct io *io)
 	/* Route and method first: a 404 or 405 needs no key and no body. */
 	if (route_request(r) != 0)
 		return;
+	/* The review page's files need no body, key or database. */
+	if (serve_page(r, io) != 0)
+		return;
 	/* A body too large is refused on its declared length, unread. */
 	if (check_length(r, io) != 0)
 		return;
@@ -6956,6 +7130,10 @@ respond(struct rq *r, struct io *io)
 	char	 head[1024];
 	int	 n;
 
+	if (r->asset != NULL) {
+		respond_page(r, io);
+		return;
+	}
 	n = snprintf(head, sizeof(head),
 	    "Status: %d %s\r\n"
 	    "Content-Type: application/json\r\n"

@@ -33,9 +33,11 @@ nginx_packages="nginx-light nginx nginx-core nginx-full nginx-extras"
 # and mod_proxy_fcgi); mandoc for tests/install.bats (renders and lints the
 # installed reassess.8); nodejs and npm for tests/webhooks_v2.bats's
 # receiver, which verifies deliveries with the npm library standardwebhooks
-# (scripts/test-npm.sh installs it from tests/receiver/package-lock.json).
+# (scripts/test-npm.sh installs it from tests/receiver/package-lock.json);
+# chromium, the headless browser tests/ui.bats drives with puppeteer-core
+# (tests/browser/package-lock.json) through the review page.
 test_packages="bats bats-assert bats-support parallel libfcgi-bin spawn-fcgi python3 openssl
-	systemd apache2 mandoc nodejs npm"
+	systemd apache2 mandoc nodejs npm chromium"
 # Hardening (make lint, make fuzz, make valgrind, the sanitizer build): clang
 # with its sanitizer and libFuzzer runtimes, valgrind, cppcheck, clang-tidy;
 # libasan8 and libubsan1 for gcc's -fsanitize; libssl-dev for the fuzz

@@ -116,6 +116,12 @@ if [ ! -e "$db" ]; then
 		description: "Questionnaire after a security incident",
 		control_set_ids: ["cs_access_control", "cs_incident_response"]}')"
 	PLAN=$ID
+	# A draft of both vendors for the review page (http://.../), without
+	# a plan: the person picks it there, then confirms and runs.
+	cgi POST /v1/reassessments "$(jq -nc --arg ev "$EVENT" --arg v1 "$V1" \
+		--arg v2 "$V2" '{radar_event_id: $ev, vendor_ids: [$v1, $v2],
+		title: "Reassess Acme Cloud and Northwind Payroll after the SSO breach"}')"
+	RSM=$ID
 	cgi POST /v1/reassessment_triggers "$(jq -nc --arg plan "$PLAN" '{
 		name: "Security incidents", assessment_plan_id: $plan,
 		primary_impact_types: ["Infosec"], min_alert_severity: "medium"}')"
@@ -124,8 +130,8 @@ if [ ! -e "$db" ]; then
 
 	(umask 077 && printf '%s\n' "$KEY" > "$keyfile")
 	chmod 600 "$keyfile"
-	printf 'ORG=%s\nV1=%s\nV2=%s\nEVENT=%s\nPLAN=%s\nTRIGGER=%s\n' \
-		"$ORG" "$V1" "$V2" "$EVENT" "$PLAN" "$TRIGGER" > "$envfile"
+	printf 'ORG=%s\nV1=%s\nV2=%s\nEVENT=%s\nPLAN=%s\nTRIGGER=%s\nRSM=%s\n' \
+		"$ORG" "$V1" "$V2" "$EVENT" "$PLAN" "$TRIGGER" "$RSM" > "$envfile"
 	# Everything into the main file, then into place.
 	sqlite3 "$seed_db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
 	mv "$seed_db" "$db"
@@ -144,7 +150,7 @@ else
 		echo "var/demo.key was missing: made a new key for org $ORG."
 	fi
 fi
-ORG='' V1='' V2='' EVENT='' PLAN='' TRIGGER=''
+ORG='' V1='' V2='' EVENT='' PLAN='' TRIGGER='' RSM=''
 if [ -r "$envfile" ]; then
 	# shellcheck disable=SC1090
 	. "$envfile"
@@ -237,6 +243,12 @@ Demo data:
   radar event       $EVENT  (one high alert per vendor)
   assessment plan   $PLAN  Security review
 EOF
+	if [ -n "$RSM" ]; then
+		cat <<EOF
+  reassessment      $RSM  a draft of both vendors, to review
+                    on the page below
+EOF
+	fi
 	if [ -n "$TRIGGER" ]; then
 		cat <<EOF
   trigger           $TRIGGER  Security incidents: each new Infosec
@@ -247,6 +259,7 @@ fi
 cat <<EOF
 
 Try:
+  the review page: $url/  (paste the key above into "API key")
   curl -s -H "Authorization: Bearer $KEY" $url/v1/vendors
 
 docs/walkthrough.md walks through a reassessment from there. Ctrl-C stops both servers.

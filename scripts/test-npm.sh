@@ -1,23 +1,28 @@
 #!/bin/sh
-# scripts/test-npm.sh: install the npm packages of the suite's Standard
-# Webhooks receiver (tests/receiver/: standardwebhooks and what it needs,
-# exactly as its package-lock.json pins them) into tests/receiver/
-# node_modules, with `npm ci`. make test runs it after scripts/deps.sh
-# test, which installs nodejs and npm.
+# scripts/test-npm.sh: install the npm packages of the suite, each directory
+# exactly as its package-lock.json pins them, into its node_modules, with
+# `npm ci`: tests/receiver/ (the Standard Webhooks receiver of
+# tests/webhooks_v2.bats: standardwebhooks) and tests/browser/ (the browser
+# driver of tests/ui.bats: puppeteer-core, which drives Debian's chromium
+# and downloads no browser). make test runs it after scripts/deps.sh test,
+# which installs nodejs, npm and chromium.
 #
 # Nothing to do (node_modules is as the lock file says): prints nothing.
 # Rationale: npm ci removes node_modules first, so it runs only when the
 # lock file is newer than the copy npm made of it (node_modules/
-# .package-lock.json), not before every make test.
+# .package-lock.json), not before every make test. --ignore-scripts: no
+# package of ours needs an install script, and none may fetch a binary.
 set -eu
-dir=$(cd "$(dirname "$0")/../tests/receiver" && pwd)
-stamp="$dir/node_modules/.package-lock.json"
-if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then
-	exit 0
-fi
-if ! command -v npm >/dev/null 2>&1; then
-	echo "$0: npm is missing (scripts/deps.sh test installs it)" >&2
-	exit 1
-fi
-cd "$dir"
-npm ci --no-audit --no-fund --loglevel=error
+top=$(cd "$(dirname "$0")/.." && pwd)
+for sub in receiver browser; do
+	dir="$top/tests/$sub"
+	stamp="$dir/node_modules/.package-lock.json"
+	if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then
+		continue
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "$0: npm is missing (scripts/deps.sh test installs it)" >&2
+		exit 1
+	fi
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+done

@@ -178,6 +178,17 @@ shapes() {
   assert_detail 404 "Not Found"
   api GET "/v1/vendors/$(unknown_id cbvndr)"
   assert_error 404 vendor_not_found
+  # The review page and its files come from reassess, with their headers.
+  api --no-auth GET /
+  assert_status 200
+  assert_equal "$(header Content-Type)" 'text/html; charset=utf-8'
+  assert_equal "$(header X-Frame-Options)" DENY
+  [[ $(header Content-Security-Policy) == *"frame-ancestors 'none'"* ]]
+  api --no-auth GET /ui/review.js
+  assert_status 200
+  assert_equal "$(header Content-Type)" 'text/javascript; charset=utf-8'
+  api --no-auth -H "If-None-Match: $(header ETag)" GET /ui/review.js
+  assert_status 304
   # Outside /v1/ Apache answers, in the API's shape.
   api GET /index.html
   assert_detail 404 "Not Found"

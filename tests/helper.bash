@@ -272,6 +272,8 @@ _api_http() {
   [ -n "$authhdr" ] && args+=(-H "Authorization: $authhdr")
   local h
   for h in "${extra[@]}"; do args+=(-H "$h"); done
+  # (curl writes no file for an answer without a body, such as a 304)
+  rm -f "$out.body"
   code="$(curl "${args[@]}" "$REASSESS_URL$path")" || {
     echo "curl failed for $method $path" >&2
     return 1
@@ -284,7 +286,8 @@ _api_http() {
   h="${h%$'\n'}"
   if [[ $h == *$'\n'* ]]; then h="${h#*$'\n'}"; else h=""; fi
   headers="$h"$'\n'
-  body="$(< "$out.body")"
+  body=""
+  [ ! -e "$out.body" ] || body="$(< "$out.body")"
 }
 
 # header NAME: the value of a response header of the last `api` call.
