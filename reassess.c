@@ -7018,7 +7018,9 @@ oa_responses(json_t *schemas, const struct route *rt,
 	}
 	if (strchr(rt->pattern, '*') != NULL || (d->flags & D_404))
 		json_object_set_new(rs, "404", oa_response("Not found, or "
-		    "of another org", oa_ref("schemas", "Error"), NULL));
+		    "of another org (coded); a path this template matches "
+		    "that no route has, such as an empty id, is the plain "
+		    "\"Not Found\"", oa_errors("Error", "PlainError"), NULL));
 	json_object_set_new(rs, "413", oa_response("payload_too_large",
 	    oa_ref("schemas", "Error"), NULL));
 	if (rt->flags & R_BODY)
