@@ -10,14 +10,17 @@
 # lock file is newer than the copy npm made of it (node_modules/
 # .package-lock.json), not before every make test.
 set -eu
-dir=$(cd "$(dirname "$0")/../tests/receiver" && pwd)
-stamp="$dir/node_modules/.package-lock.json"
-if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then
-	exit 0
-fi
-if ! command -v npm >/dev/null 2>&1; then
-	echo "$0: npm is missing (scripts/deps.sh test installs it)" >&2
-	exit 1
-fi
-cd "$dir"
-npm ci --no-audit --no-fund --loglevel=error
+# Also tests/openapi/ (Redocly CLI and Prism, for tests/openapi.bats and
+# REASSESS_OPENAPI_CHECK=1), the same way.
+top=$(cd "$(dirname "$0")/.." && pwd)
+for dir in "$top/tests/receiver" "$top/tests/openapi"; do
+	stamp="$dir/node_modules/.package-lock.json"
+	if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then
+		continue
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "$0: npm is missing (scripts/deps.sh test installs it)" >&2
+		exit 1
+	fi
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+done
