@@ -1335,8 +1335,9 @@ struct route {
 #define R_ANY_IP	0x10	/* exempt from the org's IP allowlist (6.3) */
 #define R_AUDIT_PAGE	0x20	/* paged as the audit log: limit 1..500,
 				   default 100 (6.4), not as 1.5 */
-#define R_PAGE		0x40	/* a file of the review page (8): no key,
-				   no body, no database */
+#define R_NO_KEY	0x40	/* needs no key, no body and no database:
+				   answers from memory (8: the review
+				   page's files, the OpenAPI document) */
 #define R_SCOPE(s)	((unsigned)(s) << 16)	/* the key needs the SCOPE_*
 						   bits s (6.1) */
 #define ROUTE_SCOPE(rt)	((rt)->flags >> 16)	/* ... as SCOPE_* bits */
@@ -6336,20 +6337,21 @@ h_page(struct rq *r)
 }
 
 /*
- * The front line's step for the page's routes (R_PAGE): their handler,
- * at once. Returns the status it answered, or 0 for any other route,
- * which goes on to the next step.
+ * The front line's step for the routes that need no key (R_NO_KEY: the
+ * review page's files, the OpenAPI document): their handler, at once.
+ * Returns the status it answered, or 0 for any other route, which goes on
+ * to the next step.
  *
  * Rationale: the page must load without a key (the person pastes one in
- * on it) and whatever the state of the database, as its files are part of
- * the binary: it reads no body, opens no database, and, without a key,
- * has no org whose IP allowlist could apply (R_ANY_IP) and leaves no call
- * record (6.4).
+ * on it), and a client fetches the document before it has one; both
+ * answer whatever the state of the database, from memory: they read no
+ * body, open no database, and, without a key, have no org whose IP
+ * allowlist could apply (R_ANY_IP) and leave no call record (6.4).
  */
 static int
-serve_page(struct rq *r, struct io *io)
+serve_no_key(struct rq *r, struct io *io)
 {
-	if (!(r->route->flags & R_PAGE))
+	if (!(r->route->flags & R_NO_KEY))
 		return 0;
 	r->if_none_match = io_param(io, "HTTP_IF_NONE_MATCH");
 	r->route->fn(r);
@@ -6391,6 +6393,8 @@ respond_page(struct rq *r, struct io *io)
 /* ------------------------------------------------------------------------
  * The route table
  * ------------------------------------------------------------------------ */
+
+static void	h_openapi(struct rq *);	/* the OpenAPI section, below */
 
 static const struct route routes[] = {
 	/* The org and two utilities (6.3) */
@@ -6501,16 +6505,907 @@ static const struct route routes[] = {
 	    R_WRITE | R_BODY | R_SCOPE(SCOPE_KEYS_MANAGE),
 	    KIND_KEY, key_revoke_fields, NULL },
 	/*
-	 * The review page (8): no key, no body, no database (serve_page());
+	 * The review page (8): no key, no body, no database (serve_no_key());
 	 * the page works over the routes above with the key pasted into it.
 	 */
 	{ METHOD_GET, "/", h_page,
-	    R_PAGE | R_ANY_IP, KIND_ORG, NULL, NULL },
+	    R_NO_KEY | R_ANY_IP, KIND_ORG, NULL, NULL },
 	{ METHOD_GET, "/ui/review.js", h_page,
-	    R_PAGE | R_ANY_IP, KIND_ORG, NULL, NULL },
+	    R_NO_KEY | R_ANY_IP, KIND_ORG, NULL, NULL },
 	{ METHOD_GET, "/ui/review.css", h_page,
-	    R_PAGE | R_ANY_IP, KIND_ORG, NULL, NULL },
+	    R_NO_KEY | R_ANY_IP, KIND_ORG, NULL, NULL },
+	/* The OpenAPI document (8): no key, no database */
+	{ METHOD_GET, "/openapi.json", h_openapi,
+	    R_NO_KEY | R_ANY_IP, KIND__MAX, NULL, NULL },
 };
+
+/* ------------------------------------------------------------------------
+ * The OpenAPI document (8): GET /openapi.json and `reassess openapi`
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The document is generated, at each request, from the program's own
+ * tables: the route table (methods, paths, flags, scopes, the body's
+ * field table, the query's qfield table) and the object tables that
+ * obj_write() writes responses from (vendor_obj, ...). What no table
+ * holds is in the three tables below: per route, what it answers
+ * (apidocs[]); per object table, its name (apiobjs[]); per object field
+ * whose type the otype does not tell (a JSON column, an enum), its
+ * schema (apirefines[]); and the few bodies no table writes (apihand[]).
+ *
+ * Rationale: generated rather than kept by hand, the document cannot
+ * drift from what is served: a new field in an object table, a new body
+ * field or a new route is in it with no other edit; a route without an
+ * apidocs[] entry makes `reassess openapi` fail (tests/openapi.bats).
+ */
+
+/* What the document says a route answers, beyond the route table. */
+struct apidoc {
+	enum method		 method;
+	const char		*pattern;	/* as in routes[] */
+	const char		*op;		/* operationId */
+	const char		*summary;
+	int			 status;	/* its success status */
+	const char		*body;		/* the success body: a schema
+						   (below), or a media type
+						   ("text/html"), or NULL */
+	unsigned		 flags;		/* D_* below */
+};
+/*
+ * A body is "Name" (the schema Name), "items:Name" (a page of 1.5),
+ * "data:Name" ({"data":[...]}), "datapage:Name" (a page under "data"),
+ * or "array:Name" (a bare list).
+ */
+#define D_404		0x01	/* a 404 besides the path's id */
+#define D_ALLOWLIST	0x02	/* 400 may be Coverbase's allowlist error */
+#define D_ETAG		0x04	/* an ETag, and 304 to If-None-Match */
+
+static const struct apidoc apidocs[] = {
+	{ METHOD_GET, "/v1/org/*", "getOrg",
+	    "The key's org", 200, "Org", 0 },
+	{ METHOD_POST, "/v1/org/*", "updateOrg",
+	    "Change the org's name or IP allowlist", 200, "Org", D_ALLOWLIST },
+	{ METHOD_GET, "/v1/whoami/ip", "whoamiIp",
+	    "The caller's address, as the server sees it", 200, "ClientIp", 0 },
+	{ METHOD_GET, "/v1/utils/authtest", "authTest",
+	    "Check a key", 200, "AuthTest", 0 },
+	{ METHOD_GET, "/v1/reassessments", "listReassessments",
+	    "List reassessments", 200, "items:Reassessment", 0 },
+	{ METHOD_POST, "/v1/reassessments", "createReassessment",
+	    "Create a reassessment", 201, "Reassessment", 0 },
+	{ METHOD_GET, "/v1/reassessments/*", "getReassessment",
+	    "Get a reassessment", 200, "Reassessment", 0 },
+	{ METHOD_PATCH, "/v1/reassessments/*", "updateReassessment",
+	    "Update a reassessment", 200, "Reassessment", 0 },
+	{ METHOD_POST, "/v1/reassessments/*/vendors", "addReassessmentVendors",
+	    "Add vendors to a reassessment", 200, "Reassessment", 0 },
+	{ METHOD_POST, "/v1/reassessments/*/vendor_inclusion",
+	    "setReassessmentVendorInclusion",
+	    "Include or exclude vendors", 200, "Reassessment", 0 },
+	{ METHOD_POST, "/v1/reassessments/*/confirm", "confirmReassessment",
+	    "Confirm a reassessment", 200, "Reassessment", 0 },
+	{ METHOD_POST, "/v1/reassessments/*/dismiss", "dismissReassessment",
+	    "Dismiss a reassessment", 200, "Reassessment", 0 },
+	{ METHOD_POST, "/v1/reassessments/*/run", "runReassessment",
+	    "Run a reassessment: one assessment per included vendor", 200,
+	    "Reassessment", 0 },
+	{ METHOD_GET, "/v1/reassessment_triggers", "listReassessmentTriggers",
+	    "List reassessment triggers", 200, "items:ReassessmentTrigger", 0 },
+	{ METHOD_POST, "/v1/reassessment_triggers", "createReassessmentTrigger",
+	    "Create a reassessment trigger", 201, "ReassessmentTrigger", 0 },
+	{ METHOD_GET, "/v1/reassessment_triggers/*", "getReassessmentTrigger",
+	    "Get a reassessment trigger", 200, "ReassessmentTrigger", 0 },
+	{ METHOD_PATCH, "/v1/reassessment_triggers/*",
+	    "updateReassessmentTrigger", "Update a reassessment trigger", 200,
+	    "ReassessmentTrigger", 0 },
+	{ METHOD_DELETE, "/v1/reassessment_triggers/*",
+	    "deleteReassessmentTrigger", "Delete a reassessment trigger", 204,
+	    NULL, 0 },
+	{ METHOD_GET, "/v1/system_audit_log", "listAuditLog",
+	    "The org's audit log", 200, "array:AuditRecord", 0 },
+	{ METHOD_GET, "/v1/system_audit_log/metadata", "getAuditLogMetadata",
+	    "The audit log's groups and types", 200, "AuditMetadata", 0 },
+	{ METHOD_POST, "/v1/system_audit_log/export_ack", "ackAuditLogExport",
+	    "Record that the log was exported", 204, NULL, 0 },
+	{ METHOD_GET, "/v1/activity", "listActivity",
+	    "One object's change records", 200, "items:AuditRecord", 0 },
+	{ METHOD_GET, "/v1/vendors", "listVendors",
+	    "List vendors", 200, "items:Vendor", 0 },
+	{ METHOD_POST, "/v1/vendors", "createVendor",
+	    "Create a vendor", 201, "Vendor", 0 },
+	{ METHOD_GET, "/v1/vendors/*", "getVendor",
+	    "Get a vendor", 200, "Vendor", 0 },
+	{ METHOD_PATCH, "/v1/vendors/*", "updateVendor",
+	    "Update a vendor", 200, "Vendor", 0 },
+	{ METHOD_GET, "/v1/radar/events", "listRadarEvents",
+	    "List radar events", 200, "items:RadarEvent", 0 },
+	{ METHOD_POST, "/v1/radar/events", "createRadarEvent",
+	    "Create a radar event and its alerts", 201, "RadarEvent", 0 },
+	{ METHOD_GET, "/v1/radar/events/*", "getRadarEvent",
+	    "Get a radar event", 200, "RadarEvent", 0 },
+	{ METHOD_GET, "/v1/radar/alerts", "listRadarAlerts",
+	    "List radar alerts", 200, "items:RadarAlert", 0 },
+	{ METHOD_GET, "/v1/radar/alerts/*", "getRadarAlert",
+	    "Get a radar alert", 200, "RadarAlert", 0 },
+	{ METHOD_POST, "/v1/radar/alerts/*/dismiss", "dismissRadarAlert",
+	    "Dismiss an alert", 200, "RadarAlert", 0 },
+	{ METHOD_POST, "/v1/radar/alerts/*/undismiss", "undismissRadarAlert",
+	    "Undismiss an alert", 200, "RadarAlert", 0 },
+	{ METHOD_GET, "/v1/assessment_plans", "listAssessmentPlans",
+	    "List assessment plans", 200, "items:AssessmentPlan", 0 },
+	{ METHOD_POST, "/v1/assessment_plans", "createAssessmentPlan",
+	    "Create an assessment plan", 201, "AssessmentPlan", 0 },
+	{ METHOD_GET, "/v1/assessment_plans/*", "getAssessmentPlan",
+	    "Get an assessment plan", 200, "AssessmentPlan", 0 },
+	{ METHOD_GET, "/v1/assessments", "listAssessments",
+	    "List assessments", 200, "items:Assessment", 0 },
+	{ METHOD_GET, "/v1/assessments/*", "getAssessment",
+	    "Get an assessment", 200, "Assessment", 0 },
+	{ METHOD_GET, "/v1/webhooks", "listWebhooks",
+	    "List webhooks", 200, "data:Webhook", 0 },
+	{ METHOD_POST, "/v1/webhooks", "createWebhook",
+	    "Create a webhook", 201, "Webhook", 0 },
+	{ METHOD_GET, "/v1/webhooks/*", "getWebhook",
+	    "Get a webhook", 200, "Webhook", 0 },
+	{ METHOD_PATCH, "/v1/webhooks/*", "updateWebhook",
+	    "Update a webhook", 200, "Webhook", 0 },
+	{ METHOD_DELETE, "/v1/webhooks/*", "deleteWebhook",
+	    "Delete a webhook", 204, NULL, 0 },
+	{ METHOD_POST, "/v1/webhooks/*/test", "testWebhook",
+	    "Queue a test delivery", 200, "WebhookTest", 0 },
+	{ METHOD_GET, "/v1/webhooks/*/deliveries", "listWebhookDeliveries",
+	    "A webhook's deliveries", 200, "datapage:WebhookDelivery", 0 },
+	{ METHOD_GET, "/v1/api-keys", "listApiKeys",
+	    "List the org's API keys", 200, "data:ApiKey", 0 },
+	{ METHOD_POST, "/v1/api-keys", "createApiKey",
+	    "Create an API key", 201, "ApiKeySecret", 0 },
+	{ METHOD_POST, "/v1/api-keys/*/rotate", "rotateApiKey",
+	    "Rotate an API key", 200, "ApiKeySecret", 0 },
+	{ METHOD_POST, "/v1/api-keys/*/revoke", "revokeApiKey",
+	    "Revoke an API key", 200, "ApiKey", 0 },
+	{ METHOD_GET, "/openapi.json", "getOpenApi",
+	    "This document", 200, "application/json", 0 },
+	{ METHOD_GET, "/", "getReviewPage",
+	    "The review page", 200, "text/html", D_ETAG },
+	{ METHOD_GET, "/ui/review.js", "getReviewPageScript",
+	    "The review page's script", 200, "text/javascript", D_ETAG },
+	{ METHOD_GET, "/ui/review.css", "getReviewPageStyle",
+	    "The review page's style sheet", 200, "text/css", D_ETAG },
+};
+
+/* An object table and the name of its schema. */
+struct apiobj {
+	const char		*name;
+	const struct ofield	*fields;
+	const char		*about;
+};
+
+static const struct apiobj apiobjs[] = {
+	{ "Org", org_obj, "An org (6.3)." },
+	{ "Vendor", vendor_obj, "A vendor (3.1)." },
+	{ "RadarEvent", event_obj, "A radar event (3.2)." },
+	{ "RadarAlert", alert_obj, "A radar alert (3.2)." },
+	{ "AssessmentPlan", plan_obj, "An assessment plan (3.3)." },
+	{ "Assessment", asmt_obj, "An assessment (3.4)." },
+	{ "Reassessment", rsm_obj, "A reassessment (2)." },
+	{ "ReassessmentTrigger", trg_obj, "A reassessment trigger (7)." },
+	{ "Webhook", webhook_obj, "A webhook (4); never its secret." },
+	{ "WebhookDelivery", delivery_obj, "A delivery attempt (4)." },
+	{ "ApiKey", apikey_obj, "An API key (6.2); never its secret." },
+	{ "AuditRecord", audit_obj, "An audit record (6.4)." },
+};
+
+/* The schema of an object field whose otype does not tell it all. */
+struct apirefine {
+	const struct ofield	*obj;
+	const char		*field;
+	const char		*json;		/* the schema, JSON text; or
+						   NULL: a string of values */
+	const char *const	*values;	/* an enum: of the field, or
+						   of the items of json's
+						   array */
+};
+
+static const struct apirefine apirefines[] = {
+	{ org_obj, "api_ip_allowlist",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ event_obj, "primary_impact_type", NULL, impact_types },
+	{ event_obj, "secondary_impact_types",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ event_obj, "vendor_ids",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ alert_obj, "severity", NULL, severities },
+	{ plan_obj, "control_set_ids",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ asmt_obj, "control_set_ids",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ rsm_obj, "status", NULL, rsm_statuses },
+	{ rsm_obj, "alert_ids",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ rsm_obj, "vendors",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"object\","
+	    "\"additionalProperties\":false,"
+	    "\"required\":[\"vendor_id\",\"source\",\"included\","
+	    "\"assessment_id\"],\"properties\":{"
+	    "\"vendor_id\":{\"type\":\"string\"},"
+	    "\"source\":{\"type\":\"string\",\"enum\":[\"matched\",\"added\"]},"
+	    "\"included\":{\"type\":\"boolean\"},"
+	    "\"assessment_id\":{\"type\":[\"string\",\"null\"]}}}}", NULL },
+	{ trg_obj, "primary_impact_types",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}",
+	    impact_types },
+	{ trg_obj, "min_alert_severity", NULL, severities },
+	{ trg_obj, "vendor_ids",
+	    "{\"type\":[\"array\",\"null\"],\"items\":{\"type\":\"string\"}}",
+	    NULL },
+	{ webhook_obj, "events",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", NULL },
+	{ delivery_obj, "payload", "{}", NULL },
+	{ apikey_obj, "scopes",
+	    "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}",
+	    scope_names },
+	{ audit_obj, "actor",
+	    "{\"oneOf\":[{\"type\":\"null\"},{\"type\":\"object\","
+	    "\"additionalProperties\":false,"
+	    "\"required\":[\"type\",\"id\",\"name\"],\"properties\":{"
+	    "\"type\":{\"type\":\"string\",\"enum\":[\"api_key\"]},"
+	    "\"id\":{\"type\":\"string\"},"
+	    "\"name\":{\"type\":[\"string\",\"null\"]}}}]}", NULL },
+	{ audit_obj, "data", "{}", NULL },
+};
+
+/* A schema no table writes: name and JSON text. */
+struct apihand {
+	const char		*name;
+	const char		*json;
+};
+
+static const struct apihand apihand[] = {
+	{ "Error", "{\"type\":\"object\",\"description\":\"The coded error "
+	    "(1.4).\",\"additionalProperties\":false,\"required\":[\"detail\"],"
+	    "\"properties\":{\"detail\":{\"type\":\"object\","
+	    "\"additionalProperties\":false,\"required\":[\"code\",\"message\"],"
+	    "\"properties\":{\"code\":{\"type\":\"string\"},"
+	    "\"message\":{\"type\":\"string\"}}},"
+	    "\"request_id\":{\"type\":\"string\"}}}" },
+	{ "ValidationError", "{\"type\":\"object\",\"description\":\"The "
+	    "validation list (1.4): every problem found.\","
+	    "\"additionalProperties\":false,"
+	    "\"required\":[\"detail\",\"request_id\"],\"properties\":{"
+	    "\"detail\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+	    "\"additionalProperties\":false,\"required\":[\"loc\",\"msg\","
+	    "\"type\"],\"properties\":{\"loc\":{\"type\":\"array\",\"items\":"
+	    "{\"type\":[\"string\",\"integer\"]}},\"msg\":{\"type\":\"string\"},"
+	    "\"type\":{\"type\":\"string\"}}}},"
+	    "\"request_id\":{\"type\":\"string\"}}}" },
+	{ "PlainError", "{\"type\":\"object\",\"description\":\"FastAPI's "
+	    "plain error: 401 \\\"Not authenticated\\\" or \\\"Invalid or "
+	    "expired API key.\\\"; 404 \\\"Not Found\\\" for an unknown path; "
+	    "405 \\\"Method Not Allowed\\\".\",\"additionalProperties\":false,"
+	    "\"required\":[\"detail\"],"
+	    "\"properties\":{\"detail\":{\"type\":\"string\"}}}" },
+	{ "AllowlistError", "{\"type\":\"object\",\"description\":\"Coverbase's "
+	    "own shape for an invalid allowlist entry (6.3).\","
+	    "\"additionalProperties\":false,\"required\":[\"detail\"],"
+	    "\"properties\":{\"detail\":{\"type\":\"object\","
+	    "\"additionalProperties\":false,\"required\":[\"error\",\"value\"],"
+	    "\"properties\":{\"error\":{\"type\":\"string\"},"
+	    "\"value\":{\"type\":\"string\"}}},"
+	    "\"request_id\":{\"type\":\"string\"}}}" },
+	{ "ClientIp", "{\"type\":\"object\",\"additionalProperties\":false,"
+	    "\"required\":[\"client_ip\"],\"properties\":{\"client_ip\":"
+	    "{\"type\":[\"string\",\"null\"]}}}" },
+	{ "AuthTest", "{\"type\":\"object\",\"additionalProperties\":false,"
+	    "\"required\":[\"msg\"],\"properties\":{\"msg\":"
+	    "{\"type\":\"string\"}}}" },
+	{ "AuditMetadata", "{\"type\":\"object\",\"additionalProperties\":false,"
+	    "\"required\":[\"event_groups\",\"event_types\"],\"properties\":{"
+	    "\"event_groups\":{\"$ref\":\"#/components/schemas/Labelled\"},"
+	    "\"event_types\":{\"$ref\":\"#/components/schemas/Labelled\"}}}" },
+	{ "Labelled", "{\"type\":\"array\",\"items\":{\"type\":\"object\","
+	    "\"additionalProperties\":false,\"required\":[\"value\",\"label\"],"
+	    "\"properties\":{\"value\":{\"type\":\"string\"},"
+	    "\"label\":{\"type\":\"string\"}}}}" },
+	{ "WebhookTest", "{\"type\":\"object\",\"additionalProperties\":false,"
+	    "\"required\":[\"event_id\",\"delivered\",\"response_status\","
+	    "\"response_time_ms\",\"attempted_at\"],\"properties\":{"
+	    "\"event_id\":{\"type\":\"string\"},"
+	    "\"delivered\":{\"type\":\"boolean\"},"
+	    "\"response_status\":{\"type\":[\"integer\",\"null\"]},"
+	    "\"response_time_ms\":{\"type\":[\"integer\",\"null\"]},"
+	    "\"attempted_at\":{\"type\":\"integer\"}}}" },
+	{ "ApiKeySecret", "{\"type\":\"object\",\"description\":\"A new key "
+	    "with its secret, shown this once (6.2); revoked_id on a "
+	    "rotation.\",\"additionalProperties\":false,"
+	    "\"required\":[\"id\",\"name\",\"secret\",\"created_at\","
+	    "\"expires_at\",\"scopes\"],\"properties\":{"
+	    "\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"
+	    "\"secret\":{\"type\":\"string\",\"pattern\":"
+	    "\"^ak_live_[A-Za-z0-9]{43}$\"},"
+	    "\"revoked_id\":{\"type\":\"string\"},"
+	    "\"created_at\":{\"type\":\"integer\"},"
+	    "\"expires_at\":{\"type\":[\"integer\",\"null\"]},"
+	    "\"scopes\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}" },
+};
+
+/* The apidocs[] entry of a route, or NULL. */
+static const struct apidoc *
+apidoc_of(const struct route *rt)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(apidocs) / sizeof(apidocs[0]); i++)
+		if (apidocs[i].method == rt->method &&
+		    strcmp(apidocs[i].pattern, rt->pattern) == 0)
+			return &apidocs[i];
+	return NULL;
+}
+
+/* A NULL-ended value set as a new JSON array of strings. */
+static json_t *
+oa_values(const char *const *values)
+{
+	json_t	*a = json_array();
+
+	for (; a != NULL && *values != NULL; values++)
+		json_array_append_new(a, json_string(*values));
+	return a;
+}
+
+/* {"$ref":"#/components/<section>/<name>"}. */
+static json_t *
+oa_ref(const char *section, const char *name)
+{
+	char	 ref[128];
+
+	snprintf(ref, sizeof(ref), "#/components/%s/%s", section, name);
+	return json_pack("{s:s}", "$ref", ref);
+}
+
+/* The schema of one object field: its refinement, else by its otype. */
+static json_t *
+oa_ofield(const struct ofield *obj, const struct ofield *f)
+{
+	const struct apirefine	*rf;
+	json_t			*s, *items;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(apirefines) / sizeof(apirefines[0]); i++) {
+		rf = &apirefines[i];
+		if (rf->obj != obj || strcmp(rf->field, f->name) != 0)
+			continue;
+		if (rf->json == NULL) {
+			s = json_pack("{s:s,s:o}", "type", "string", "enum",
+			    oa_values(rf->values));
+			if (s != NULL && f->type == O_STR)
+				json_object_set_new(s, "type",
+				    json_pack("[s,s]", "string", "null"));
+			if (s != NULL && f->type == O_STR)
+				json_array_append_new(json_object_get(s,
+				    "enum"), json_null());
+			return s;
+		}
+		s = json_loads(rf->json, 0, NULL);
+		if (s != NULL && rf->values != NULL &&
+		    (items = json_object_get(s, "items")) != NULL)
+			json_object_set_new(items, "enum",
+			    oa_values(rf->values));
+		return s;
+	}
+	switch (f->type) {
+	case O_STR:
+		return json_pack("{s:[s,s]}", "type", "string", "null");
+	case O_INT:
+		return json_pack("{s:[s,s]}", "type", "integer", "null");
+	case O_BOOL:
+		return json_pack("{s:s}", "type", "boolean");
+	case O_NULL:
+		return json_pack("{s:s,s:s}", "type", "null", "description",
+		    "Kept by Coverbase, not by reassess: always null.");
+	case O_EMPTY:
+		return json_pack("{s:s,s:i}", "type", "array", "maxItems", 0);
+	case O_ZERO:
+		return json_pack("{s:s,s:i}", "type", "integer", "const", 0);
+	case O_RATE:
+		return json_pack("{s:[s,s],s:i,s:i}", "type", "number", "null",
+		    "minimum", 0, "maximum", 1);
+	case O_JSON:
+	case O_RAW:
+	default:
+		return json_object();
+	}
+}
+
+/* The schema of an object table: every field required, no other. */
+static json_t *
+oa_object(const struct apiobj *o)
+{
+	const struct ofield	*f;
+	json_t			*props = json_object(), *req = json_array();
+
+	for (f = o->fields; f->name != NULL; f++) {
+		json_object_set_new(props, f->name, oa_ofield(o->fields, f));
+		json_array_append_new(req, json_string(f->name));
+	}
+	return json_pack("{s:s,s:s,s:b,s:o,s:o}", "type", "object",
+	    "description", o->about, "additionalProperties", 0,
+	    "required", req, "properties", props);
+}
+
+/* The schema of one body field (1.4): nullable unless required. */
+static json_t *
+oa_field(const struct field *f)
+{
+	json_t	*s = NULL, *str;
+	int	 nullable = !(f->flags & F_REQUIRED);
+
+	switch (f->type) {
+	case FT_STRING:
+	case FT_STRINGS:
+		str = json_pack("{s:s,s:I}", "type", "string", "maxLength",
+		    (json_int_t)(f->max != 0 ? f->max : TEXT_MAX));
+		if (str != NULL && f->type == FT_STRING &&
+		    (f->flags & F_NONEMPTY))
+			json_object_set_new(str, "minLength", json_integer(1));
+		if (str != NULL && f->values != NULL)
+			json_object_set_new(str, "enum", oa_values(f->values));
+		if (f->type == FT_STRING) {
+			s = str;
+			break;
+		}
+		s = json_pack("{s:s,s:o}", "type", "array", "items", str);
+		if (s != NULL && (f->flags & F_NONEMPTY))
+			json_object_set_new(s, "minItems", json_integer(1));
+		break;
+	case FT_BOOL:
+		s = json_pack("{s:s}", "type", "boolean");
+		break;
+	case FT_INT:
+		s = json_pack("{s:s}", "type", "integer");
+		if (s != NULL && f->values != NULL) {
+			json_object_set_new(s, "minimum", json_integer(
+			    strtoll(f->values[0], NULL, 10)));
+			json_object_set_new(s, "maximum", json_integer(
+			    strtoll(f->values[1], NULL, 10)));
+		}
+		break;
+	case FT_OBJECT:
+	default:
+		s = json_pack("{s:s}", "type", "object");
+		break;
+	}
+	if (s != NULL && nullable)
+		json_object_set_new(s, "type", json_pack("[o,s]",
+		    json_deep_copy(json_object_get(s, "type")), "null"));
+	return s;
+}
+
+/* A request body's schema from a field table; unknown fields pass. */
+static json_t *
+oa_body(const struct field *spec)
+{
+	const struct field	*f;
+	json_t			*props = json_object(), *req = json_array();
+	json_t			*s;
+
+	for (f = spec; f->name != NULL; f++) {
+		json_object_set_new(props, f->name, oa_field(f));
+		if (f->flags & F_REQUIRED)
+			json_array_append_new(req, json_string(f->name));
+	}
+	s = json_pack("{s:s,s:o}", "type", "object", "properties", props);
+	if (s != NULL && json_array_size(req) > 0)
+		json_object_set_new(s, "required", req);
+	else
+		json_decref(req);
+	return s;
+}
+
+/* One query parameter (1.5): in, name, schema; repeatable as a list. */
+static json_t *
+oa_qparam(const char *name, json_t *schema, int repeated, const char *about)
+{
+	json_t	*p;
+
+	if (repeated)
+		schema = json_pack("{s:s,s:o}", "type", "array", "items",
+		    schema);
+	p = json_pack("{s:s,s:s,s:b,s:o}", "name", name, "in", "query",
+	    "required", 0, "schema", schema);
+	if (p != NULL && repeated) {
+		json_object_set_new(p, "style", json_string("form"));
+		json_object_set_new(p, "explode", json_true());
+	}
+	if (p != NULL && about != NULL)
+		json_object_set_new(p, "description", json_string(about));
+	return p;
+}
+
+/* The parameters of a route: its path id, the page, its query, a header. */
+static json_t *
+oa_params(const struct route *rt)
+{
+	const struct qfield	*q;
+	json_t			*a = json_array(), *s;
+	char			 pat[64];
+	int			 audit = (rt->flags & R_AUDIT_PAGE) != 0;
+
+	if (strchr(rt->pattern, '*') != NULL) {
+		snprintf(pat, sizeof(pat), "^%s[0-9a-f]{32}$",
+		    kind_prefixes[rt->kind]);
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:{s:s,s:s},"
+		    "s:s}", "name", rt->kind == KIND_ORG ? "org_id" : "id", "in",
+		    "path", "required", 1, "schema", "type", "string", "pattern",
+		    pat, "description", "A malformed or unknown id, or one of "
+		    "another org, is the resource's 404."));
+	}
+	if (rt->flags & (R_LIST | R_AUDIT_PAGE)) {
+		json_array_append_new(a, oa_qparam("limit", json_pack(
+		    "{s:s,s:i,s:i,s:i}", "type", "integer", "minimum", 1,
+		    "maximum", audit ? AUDIT_LIST_MAX : LIST_MAX, "default",
+		    audit ? AUDIT_LIST_DEFAULT : LIST_DEFAULT), 0, NULL));
+		json_array_append_new(a, oa_qparam("offset", json_pack(
+		    "{s:s,s:i,s:i}", "type", "integer", "minimum", 0, "default",
+		    0), 0, NULL));
+	}
+	for (q = rt->query; q != NULL && q->name != NULL; q++) {
+		switch (q->type) {
+		case QT_BOOL:
+			s = json_pack("{s:s}", "type", "boolean");
+			break;
+		case QT_INT:
+			s = json_pack("{s:s}", "type", "integer");
+			break;
+		case QT_ENUM:
+		case QT_ENUMS:
+			s = json_pack("{s:s,s:o}", "type", "string", "enum",
+			    oa_values(q->values));
+			break;
+		case QT_STRING:
+		default:
+			s = json_pack("{s:s}", "type", "string");
+			break;
+		}
+		json_array_append_new(a, oa_qparam(q->name, s,
+		    q->type == QT_ENUMS, q->type == QT_ENUMS ? "Repeatable: "
+		    "any of the values given." : NULL));
+	}
+	if (rt->flags & R_IDEMPOTENT)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:{s:s},s:s}",
+		    "name", "Idempotency-Key", "in", "header", "required", 0,
+		    "schema", "type", "string", "description", "A replay "
+		    "within 24 hours answers the first response, verbatim, "
+		    "and creates nothing (1.6)."));
+	return a;
+}
+
+/*
+ * The schema of a success body (struct apidoc's grammar), adding the
+ * envelope it names to schemas when it is not there yet.
+ */
+static json_t *
+oa_success_schema(json_t *schemas, const char *body)
+{
+	const char	*colon = strchr(body, ':'), *name;
+	char		 env[96], kind[16];
+	json_t		*items, *s;
+
+	if (colon == NULL)
+		return oa_ref("schemas", body);
+	name = colon + 1;
+	snprintf(kind, sizeof(kind), "%.*s", (int)(colon - body), body);
+	items = json_pack("{s:s,s:o}", "type", "array", "items",
+	    oa_ref("schemas", name));
+	if (strcmp(kind, "array") == 0)
+		return items;
+	snprintf(env, sizeof(env), "%s%s", name, strcmp(kind, "data") == 0 ?
+	    "Data" : "Page");
+	if (json_object_get(schemas, env) == NULL) {
+		if (strcmp(kind, "data") == 0)
+			s = json_pack("{s:s,s:b,s:[s],s:{s:o}}", "type",
+			    "object", "additionalProperties", 0, "required",
+			    "data", "properties", "data", items);
+		else
+			s = json_pack("{s:s,s:b,s:[s,s,s,s],s:{s:o,s:{s:s},"
+			    "s:{s:s},s:{s:s}}}", "type", "object",
+			    "additionalProperties", 0, "required",
+			    strcmp(kind, "items") == 0 ? "items" : "data",
+			    "total", "limit", "offset", "properties",
+			    strcmp(kind, "items") == 0 ? "items" : "data", items,
+			    "total", "type", "integer", "limit", "type",
+			    "integer", "offset", "type", "integer");
+		json_object_set_new(schemas, env, s);
+	} else
+		json_decref(items);
+	return oa_ref("schemas", env);
+}
+
+/* A response: description, the X-Request-Id header, a JSON schema. */
+static json_t *
+oa_response(const char *about, json_t *schema, const char *media)
+{
+	json_t	*r;
+
+	r = json_pack("{s:s,s:{s:o}}", "description", about, "headers",
+	    "X-Request-Id", oa_ref("headers", "X-Request-Id"));
+	if (r != NULL && schema != NULL)
+		json_object_set_new(r, "content", json_pack("{s:{s:o}}",
+		    media != NULL ? media : "application/json", "schema",
+		    schema));
+	return r;
+}
+
+/* Error body schema: one of the named schemas (NULL-ended). */
+static json_t *
+oa_errors(const char *first, const char *second)
+{
+	if (second == NULL)
+		return oa_ref("schemas", first);
+	return json_pack("{s:[o,o]}", "anyOf", oa_ref("schemas", first),
+	    oa_ref("schemas", second));
+}
+
+/* Every response of a route: its success, then each error it can give. */
+static json_t *
+oa_responses(json_t *schemas, const struct route *rt,
+    const struct apidoc *d)
+{
+	json_t		*rs = json_object(), *s = NULL, *r;
+	char		 st[8], about[128];
+	int		 keyed = !(rt->flags & R_NO_KEY);
+	int		 media = d->body != NULL && strchr(d->body, '/') != NULL;
+
+	if (d->body != NULL)
+		s = media ? json_object() : oa_success_schema(schemas, d->body);
+	snprintf(st, sizeof(st), "%d", d->status);
+	r = oa_response(d->summary, s, media ? d->body : NULL);
+	if (r != NULL && (rt->flags & R_IDEMPOTENT))
+		json_object_set_new(json_object_get(r, "headers"),
+		    "Idempotent-Replayed", json_pack("{s:s,s:{s:s,s:[s]}}",
+		    "description", "true on a replay of an Idempotency-Key.",
+		    "schema", "type", "string", "enum", "true"));
+	if (r != NULL && (rt->flags & R_AUDIT_PAGE)) {
+		json_object_set_new(json_object_get(r, "headers"),
+		    "X-Total-Count", json_pack("{s:s,s:{s:s}}", "description",
+		    "Every record the filters match.", "schema", "type",
+		    "integer"));
+		json_object_set_new(json_object_get(r, "headers"),
+		    "Content-Range", json_pack("{s:s,s:{s:s}}", "description",
+		    "items O-E/N, or items */N for an empty page.", "schema",
+		    "type", "string"));
+	}
+	if (r != NULL && (d->flags & D_ETAG))
+		json_object_set_new(json_object_get(r, "headers"), "ETag",
+		    json_pack("{s:s,s:{s:s}}", "description", "Changes with "
+		    "the binary; send it back in If-None-Match.", "schema",
+		    "type", "string"));
+	json_object_set_new(rs, st, r);
+	if (d->flags & D_ETAG)
+		json_object_set_new(rs, "304", oa_response("Not modified: "
+		    "If-None-Match names the current ETag", NULL, NULL));
+	if (keyed) {
+		/* (a route without a key reads no body: serve_no_key()) */
+		json_object_set_new(rs, "400", oa_response(
+		    "invalid_content_length, incomplete_body, or the "
+		    "endpoint's own rule", oa_errors("Error",
+		    (d->flags & D_ALLOWLIST) ? "AllowlistError" : NULL),
+		    NULL));
+		r = oa_response("Not authenticated, or an invalid or expired "
+		    "API key", oa_ref("schemas", "PlainError"), NULL);
+		if (r != NULL)
+			json_object_set_new(json_object_get(r, "headers"),
+			    "WWW-Authenticate", json_pack("{s:{s:s,s:[s]}}",
+			    "schema", "type", "string", "enum", "Bearer"));
+		json_object_set_new(rs, "401", r);
+		if (!(rt->flags & R_ANY_IP) || ROUTE_SCOPE(rt) != 0) {
+			snprintf(about, sizeof(about), "%s%s",
+			    (rt->flags & R_ANY_IP) ? "" : "ip_not_allowed",
+			    ROUTE_SCOPE(rt) == 0 ? "" : (rt->flags & R_ANY_IP) ?
+			    "insufficient_scope" : ", insufficient_scope");
+			json_object_set_new(rs, "403", oa_response(about,
+			    oa_ref("schemas", "Error"), NULL));
+		}
+	}
+	if (strchr(rt->pattern, '*') != NULL || (d->flags & D_404))
+		json_object_set_new(rs, "404", oa_response("Not found, or "
+		    "of another org (coded); a path this template matches "
+		    "that no route has, such as an empty id, is the plain "
+		    "\"Not Found\"", oa_errors("Error", "PlainError"), NULL));
+	if (keyed)
+		json_object_set_new(rs, "413", oa_response(
+		    "payload_too_large", oa_ref("schemas", "Error"), NULL));
+	if (rt->flags & R_BODY)
+		json_object_set_new(rs, "415", oa_response(
+		    "unsupported_media_type", oa_ref("schemas", "Error"), NULL));
+	if (keyed)
+		json_object_set_new(rs, "422", oa_response("The query or body "
+		    "is malformed (a list of every problem), or a reference "
+		    "does not resolve (a coded error)", oa_errors(
+		    "ValidationError", "Error"), NULL));
+	json_object_set_new(rs, "500", oa_response("internal_error",
+	    oa_ref("schemas", "Error"), NULL));
+	if (keyed) {
+		r = oa_response("database_busy, database_unavailable, "
+		    "database_not_initialized, database_version_unsupported",
+		    oa_ref("schemas", "Error"), NULL);
+		if (r != NULL)
+			json_object_set_new(json_object_get(r, "headers"),
+			    "Retry-After", json_pack("{s:{s:s}}", "schema",
+			    "type", "integer"));
+		json_object_set_new(rs, "503", r);
+	}
+	return rs;
+}
+
+/* A route's pattern as an OpenAPI path: '*' becomes {id} ({org_id}). */
+static void
+oa_path(const struct route *rt, char *out, size_t sz)
+{
+	const char	*star = strchr(rt->pattern, '*');
+
+	if (star == NULL)
+		snprintf(out, sz, "%s", rt->pattern);
+	else
+		snprintf(out, sz, "%.*s{%s}%s", (int)(star - rt->pattern),
+		    rt->pattern, rt->kind == KIND_ORG ? "org_id" : "id",
+		    star + 1);
+}
+
+/* One operation of the document, from a route and its apidocs[] entry. */
+static json_t *
+oa_operation(json_t *schemas, const struct route *rt,
+    const struct apidoc *d)
+{
+	json_t		*op, *scopes = json_array(), *tags;
+	char		 tag[64];
+	const char	*p = rt->pattern;
+	size_t		 i;
+
+	/*
+	 * The tag: the path's first segment after /v1/ ("radar/events"); the
+	 * review page's files are "ui".
+	 */
+	if (strncmp(p, "/v1/", 4) == 0)
+		p += 4;
+	else
+		p++;
+	if (strncmp(p, "radar/", 6) == 0)
+		p += 6;
+	if (*p == '\0')
+		p = "ui";
+	snprintf(tag, sizeof(tag), "%.*s", (int)strcspn(p, "/."), p);
+	tags = json_pack("[s]", tag);
+	op = json_pack("{s:s,s:s,s:o,s:o,s:o}", "operationId", d->op,
+	    "summary", d->summary, "tags", tags, "parameters", oa_params(rt),
+	    "responses", oa_responses(schemas, rt, d));
+	if (op == NULL)
+		goto out;
+	for (i = 0; scope_names[i] != NULL; i++)
+		if (ROUTE_SCOPE(rt) & (1u << i))
+			json_array_append_new(scopes, json_string(scope_names[i]));
+	if (rt->flags & R_NO_KEY)
+		json_object_set_new(op, "security", json_array());
+	else
+		json_object_set_new(op, "security", json_pack("[{s:O}]",
+		    "bearer", scopes));
+	if (json_array_size(json_object_get(op, "parameters")) == 0)
+		json_object_del(op, "parameters");
+	if ((rt->flags & R_BODY) && rt->body != NULL)
+		json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{s:o}}}",
+		    "required", has_required(rt->body), "content",
+		    "application/json", "schema", oa_body(rt->body)));
+out:
+	json_decref(scopes);
+	return op;
+}
+
+/*
+ * The whole document, or NULL with why set (a route without an apidocs[]
+ * entry, or out of memory). The caller frees it.
+ */
+static json_t *
+openapi_doc(char *why, size_t whysz)
+{
+	json_t			*doc, *paths, *schemas, *path, *op, *s;
+	const struct route	*rt;
+	const struct apidoc	*d;
+	char			 key[128], *c;
+	size_t			 i;
+
+	paths = json_object();
+	schemas = json_object();
+	for (i = 0; i < sizeof(apihand) / sizeof(apihand[0]); i++)
+		if ((s = json_loads(apihand[i].json, 0, NULL)) != NULL)
+			json_object_set_new(schemas, apihand[i].name, s);
+	for (i = 0; i < sizeof(apiobjs) / sizeof(apiobjs[0]); i++)
+		json_object_set_new(schemas, apiobjs[i].name,
+		    oa_object(&apiobjs[i]));
+	if (paths == NULL || schemas == NULL ||
+	    json_object_size(schemas) != sizeof(apihand) / sizeof(apihand[0]) +
+	    sizeof(apiobjs) / sizeof(apiobjs[0]))
+		goto oom;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		rt = &routes[i];
+		if ((d = apidoc_of(rt)) == NULL) {
+			snprintf(why, whysz, "route %s %s has no entry in "
+			    "apidocs[]", methods[rt->method], rt->pattern);
+			goto fail;
+		}
+		oa_path(rt, key, sizeof(key));
+		if ((path = json_object_get(paths, key)) == NULL) {
+			path = json_object();
+			if (json_object_set_new(paths, key, path) == -1)
+				goto oom;
+		}
+		snprintf(key, sizeof(key), "%s", methods[rt->method]);
+		for (c = key; *c != '\0'; c++)
+			*c = (char)tolower((unsigned char)*c);
+		if ((op = oa_operation(schemas, rt, d)) == NULL ||
+		    json_object_set_new(path, key, op) == -1)
+			goto oom;
+	}
+	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:[{s:s}],s:[{s:[]}],"
+	    "s:o,s:{s:o,s:{s:{s:s,s:s,s:s}},s:{s:{s:s,s:{s:s}}}}}",
+	    "openapi", "3.1.0",
+	    "info", "title", "reassess", "version", REASSESS_VERSION,
+	    "description", "A self-hosted, wire-compatible implementation of "
+	    "Coverbase's Reassessments API and what it depends on. Every "
+	    "timestamp is Unix seconds, UTC. Generated by the program from "
+	    "its own route, field and object tables (reassess openapi).",
+	    "servers", "url", "/",
+	    "security", "bearer",
+	    "paths", paths,
+	    "components", "schemas", schemas,
+	    "securitySchemes", "bearer", "type", "http", "scheme", "bearer",
+	    "description", "An API key: ak_live_ and 43 characters. Scopes "
+	    "(6.1) are named in each operation's security requirement.",
+	    "headers", "X-Request-Id", "description", "The request's id, as "
+	    "in error bodies and the server's log.", "schema", "type",
+	    "string");
+	if (doc == NULL)
+		snprintf(why, whysz, "out of memory");
+	return doc;
+oom:
+	snprintf(why, whysz, "out of memory");
+fail:
+	json_decref(paths);
+	json_decref(schemas);
+	return NULL;
+}
+
+/* GET /openapi.json (no key): 200 with the document. */
+static void
+h_openapi(struct rq *r)
+{
+	char	 why[160];
+	json_t	*doc;
+
+	if ((doc = openapi_doc(why, sizeof(why))) == NULL) {
+		fail_internal(r, why);
+		return;
+	}
+	reply(r, 200, doc);
+}
+
+/* `reassess openapi`: print the document; 0, or 1 with a message. */
+static int
+cmd_openapi(void)
+{
+	char	 why[160];
+	json_t	*doc;
+	int	 rc;
+
+	if ((doc = openapi_doc(why, sizeof(why))) == NULL) {
+		fprintf(stderr, "reassess: openapi: %s\n", why);
+		return 1;
+	}
+	rc = json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 &&
+	    fputc('\n', stdout) != EOF && fflush(stdout) == 0 ? 0 : 1;
+	json_decref(doc);
+	if (rc != 0)
+		fprintf(stderr, "reassess: openapi: cannot write\n");
+	return rc;
+}
 
 /* ------------------------------------------------------------------------
  * The request front end: one request, whatever the transport
@@ -7083,8 +7978,8 @@ dispatch(struct rq *r, struct io *io)
 	/* Route and method first: a 404 or 405 needs no key and no body. */
 	if (route_request(r) != 0)
 		return;
-	/* The review page's files need no body, key or database. */
-	if (serve_page(r, io) != 0)
+	/* The page's files and the document need no body, key or database. */
+	if (serve_no_key(r, io) != 0)
 		return;
 	/* A body too large is refused on its declared length, unread. */
 	if (check_length(r, io) != 0)
@@ -7824,6 +8719,8 @@ static const char usage_text[] =
 "                                oldest first, as JSON lines\n"
 "  backup FILE                   consistent copy of a live database\n"
 "  check                         integrity check; exit 1 if damaged\n"
+"  openapi                       print the OpenAPI 3.1 document that\n"
+"                                GET /openapi.json serves\n"
 "  --help | --version\n"
 "\n"
 "The database is --db PATH, else $REASSESS_DB, else ./reassess.db.\n";
@@ -9273,6 +10170,8 @@ main(int argc, char *argv[])
 		rc = cmd_audit(&c, argc, argv);
 	else if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve(&c, argc, argv);
+	else if (strcmp(cmd, "openapi") == 0)
+		rc = argc == 0 ? cmd_openapi() : usage();
 	else
 		rc = usage();
 	/* Closing checkpoints the WAL: the .db file alone is then whole. */

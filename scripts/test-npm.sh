@@ -13,8 +13,10 @@
 # .package-lock.json), not before every make test. --ignore-scripts: no
 # package of ours needs an install script, and none may fetch a binary.
 set -eu
+# Also tests/openapi/ (Redocly CLI and Prism, for tests/openapi.bats and
+# REASSESS_OPENAPI_CHECK=1), the same way.
 top=$(cd "$(dirname "$0")/.." && pwd)
-for sub in receiver browser; do
+for sub in receiver browser openapi; do
 	dir="$top/tests/$sub"
 	stamp="$dir/node_modules/.package-lock.json"
 	if [ -f "$stamp" ] && [ ! "$dir/package-lock.json" -nt "$stamp" ]; then

@@ -141,16 +141,58 @@ start_service() {
   export REASSESS_URL="http://127.0.0.1:$port/" SERVE_PID NGINX_PID
   REASSESS_URL="${REASSESS_URL%/}"
   export REASSESS_URL
+  start_openapi_proxy
+}
+
+# start_openapi_proxy: with REASSESS_OPENAPI_CHECK=1, Stoplight Prism's
+# validating proxy (tests/openapi, installed by scripts/test-npm.sh) on a
+# free loopback port in front of $REASSESS_URL, with the document the
+# server itself serves at /openapi.json. `api` then goes through it and
+# fails a test whose response breaks the document (API.md 8). Exports
+# PRISM_URL and PRISM_PID; stop_service stops it by PID.
+start_openapi_proxy() {
+  local dir="$BATS_FILE_TMPDIR/service" prism="$TOP/tests/openapi/node_modules/.bin/prism"
+  local port try i
+  PRISM_URL="" PRISM_PID=""
+  [ "${REASSESS_OPENAPI_CHECK:-0}" = 1 ] || return 0
+  if [ ! -x "$prism" ]; then
+    echo "start_openapi_proxy: $prism is missing (scripts/test-npm.sh" \
+      "installs it)" >&2
+    return 1
+  fi
+  for try in 1 2 3 4 5 6 7 8; do
+    port=$(random_port) || continue
+    "$prism" proxy "$REASSESS_URL/openapi.json" "$REASSESS_URL" --host 127.0.0.1 \
+      --port "$port" --cors=false --errors=false -v warn \
+      > "$dir/prism.log" 2>&1 3>&- &
+    PRISM_PID=$!
+    # Bounded: 30 s, as Node and Prism take some seconds to start.
+    for i in $(seq 300); do
+      kill -0 "$PRISM_PID" 2>/dev/null || break
+      if [ "$(curl -s -o /dev/null -w '%{http_code}' \
+          "http://127.0.0.1:$port/openapi.json")" = 200 ] &&
+          owns_port "$PRISM_PID" "$port"; then
+        export PRISM_URL="http://127.0.0.1:$port" PRISM_PID
+        return 0
+      fi
+      sleep 0.1
+    done
+    kill "$PRISM_PID" 2>/dev/null || true; wait "$PRISM_PID" 2>/dev/null || true
+    PRISM_PID=""
+  done
+  echo "start_openapi_proxy: prism did not come up" >&2
+  cat "$dir/prism.log" >&2 2>/dev/null
+  return 1
 }
 
 # stop_service: stop nginx and reassess serve, by their PIDs.
 stop_service() {
   local p
-  for p in ${NGINX_PID:-} ${SERVE_PID:-}; do
+  for p in ${PRISM_PID:-} ${NGINX_PID:-} ${SERVE_PID:-}; do
     kill -TERM "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
-  NGINX_PID="" SERVE_PID=""
+  PRISM_PID="" NGINX_PID="" SERVE_PID="" PRISM_URL=""
 }
 
 # api [options] METHOD PATH [BODY]
@@ -270,11 +312,15 @@ _api_http() {
   ((has_body)) && args+=(--data-binary "@$in")
   if [ -n "$ct" ]; then args+=(-H "Content-Type: $ct"); else args+=(-H 'Content-Type:'); fi
   [ -n "$authhdr" ] && args+=(-H "Authorization: $authhdr")
-  local h
-  for h in "${extra[@]}"; do args+=(-H "$h"); done
+  local h url="${PRISM_URL:-$REASSESS_URL}"
+  for h in "${extra[@]}"; do
+    args+=(-H "$h")
+    # Framing a proxy must not repair (a false Content-Length): direct.
+    case "${h%%:*}" in [Cc]ontent-[Ll]ength|[Tt]ransfer-[Ee]ncoding) url="$REASSESS_URL" ;; esac
+  done
   # (curl writes no file for an answer without a body, such as a 304)
   rm -f "$out.body"
-  code="$(curl "${args[@]}" "$REASSESS_URL$path")" || {
+  code="$(curl "${args[@]}" "$url$path")" || {
     echo "curl failed for $method $path" >&2
     return 1
   }
@@ -288,6 +334,29 @@ _api_http() {
   headers="$h"$'\n'
   body=""
   [ ! -e "$out.body" ] || body="$(< "$out.body")"
+  [ -n "${PRISM_URL:-}" ] && _openapi_violations
+  return 0
+}
+
+# _openapi_violations: fail the test when Prism found that the response
+# breaks the document (its sl-violations header, whose entries say where:
+# ["response","body","detail"]). Request violations (the suite's
+# deliberately malformed requests) pass. Only a response violation costs a
+# jq; the header is removed, so that tests see the server's headers.
+_openapi_violations() {
+  _header sl-violations
+  [ -n "$REPLY" ] || return 0
+  local v="$REPLY"
+  headers="$(grep -iv '^sl-violations:' <<< "$headers")"$'\n'
+  [[ $v == *'"response"'* ]] || return 0
+  local what
+  what="$(jq -r '.[] | select(.location[0] == "response") |
+    "\(.location | join(".")): \(.message)"' <<< "$v")" || what="$v"
+  [ -n "$what" ] || return 0
+  echo "OpenAPI: the response to $method $path ($code) breaks /openapi.json:" >&2
+  echo "$what" >&2
+  echo "body: ${body:0:2000}" >&2
+  return 1
 }
 
 # header NAME: the value of a response header of the last `api` call.

@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# GET /openapi.json (API.md 8): the OpenAPI 3.1 document, no key, as
+# `reassess openapi` prints it; a real linter (Redocly CLI, tests/openapi)
+# finds no error in it; every route of the route table is in it with its
+# methods, and nothing else is.
+
+load helper
+
+setup_file() {
+  setup_db
+}
+
+teardown_file() {
+  teardown_db
+}
+
+@test "GET /openapi.json needs no key and serves what reassess openapi prints" {
+  api --no-auth GET /openapi.json
+  assert_status 200
+  [ -n "$(header X-Request-Id)" ]
+  got="$(jq -S . <<< "$body")"
+  want="$("$REASSESS" openapi | jq -S .)"
+  [ "$got" = "$want" ]
+  assert_json .openapi 3.1.0
+}
+
+@test "the document passes Redocly's linter with no error" {
+  local redocly="$TOP/tests/openapi/node_modules/.bin/redocly"
+  [ -x "$redocly" ] || fail "$redocly is missing (scripts/test-npm.sh installs it)"
+  "$REASSESS" openapi > "$BATS_TEST_TMPDIR/openapi.json"
+  run "$redocly" lint --config "$TOP/tests/openapi/redocly.yaml" \
+    "$BATS_TEST_TMPDIR/openapi.json"
+  assert_success
+  assert_output --partial "Your API description is valid"
+}
+
+@test "every route of the route table is in the document with its method, and no other path" {
+  # The route table as reassess.c spells it: { METHOD_X, "pattern", ...
+  want="$(awk '/^static const struct route routes\[\] = \{/ { on = 1; next }
+    on && /^\};/ { exit }
+    on && match($0, /\{ METHOD_[A-Z]+, "[^"]*"/) {
+      s = substr($0, RSTART, RLENGTH); split(s, a, /[ ,"]+/)
+      m = tolower(substr(a[2], 8)); p = a[3]
+      gsub(/\*/, "{}", p); print p " " m }' "$TOP/reassess.c" | sort)"
+  [ "$(wc -l <<< "$want")" -ge 40 ]
+  got="$("$REASSESS" openapi | jq -r '.paths | to_entries[] | .key as $p |
+    .value | keys[] | "\($p | gsub("\\{[a-z_]+\\}"; "{}")) \(.)"' | sort)"
+  diff <(echo "$want") <(echo "$got")
+}
+
+@test "each object schema lists exactly the fields its object table writes" {
+  "$REASSESS" openapi > "$BATS_TEST_TMPDIR/openapi.json"
+  mk_vendor > /dev/null
+  api GET /v1/vendors/"$(created_id)"
+  keys="$(jq -c 'keys' <<< "$body")"
+  [ "$(jq -c '.components.schemas.Vendor | .required | sort' "$BATS_TEST_TMPDIR/openapi.json")" = "$keys" ]
+  [ "$(jq -c '.components.schemas.Vendor.additionalProperties' "$BATS_TEST_TMPDIR/openapi.json")" = false ]
+}
+
+@test "keyed operations name the bearer scheme and their scopes; /openapi.json none" {
+  "$REASSESS" openapi > "$BATS_TEST_TMPDIR/openapi.json"
+  f="$BATS_TEST_TMPDIR/openapi.json"
+  [ "$(jq -c '.paths["/v1/api-keys"].get.security' "$f")" = '[{"bearer":["keys:manage"]}]' ]
+  [ "$(jq -c '.paths["/v1/system_audit_log"].get.security' "$f")" = '[{"bearer":["audit:read"]}]' ]
+  [ "$(jq -c '.paths["/v1/vendors"].get.security' "$f")" = '[{"bearer":[]}]' ]
+  [ "$(jq -c '.paths["/openapi.json"].get.security' "$f")" = '[]' ]
+  [ "$(jq -r '.paths["/v1/vendors"].post.parameters[] | select(.in == "header") | .name' "$f")" = Idempotency-Key ]
+}
