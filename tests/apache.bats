@@ -189,6 +189,11 @@ shapes() {
   assert_equal "$(header Content-Type)" 'text/javascript; charset=utf-8'
   api --no-auth -H "If-None-Match: $(header ETag)" GET /ui/review.js
   assert_status 304
+  # So does the OpenAPI document, without a key.
+  api --no-auth GET /openapi.json
+  assert_status 200
+  assert_json .openapi 3.1.0
+  assert_equal "$(json '.paths["/v1/vendors"] | keys | join(",")')" get,post
   # Outside /v1/ Apache answers, in the API's shape.
   api GET /index.html
   assert_detail 404 "Not Found"
