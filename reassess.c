@@ -6728,7 +6728,7 @@ static const struct apirefine apirefines[] = {
 	    "\"required\":[\"vendor_id\",\"source\",\"included\","
 	    "\"assessment_id\"],\"properties\":{"
 	    "\"vendor_id\":{\"type\":\"string\"},"
-	    "\"source\":{\"type\":\"string\",\"enum\":[\"matched\",\"added\"]},"
+	    "\"source\":{\"type\":\"string\",\"enum\":[\"matched\",\"manual\"]},"
 	    "\"included\":{\"type\":\"boolean\"},"
 	    "\"assessment_id\":{\"type\":[\"string\",\"null\"]}}}}", NULL },
 	{ trg_obj, "primary_impact_types",
@@ -7183,13 +7183,17 @@ oa_responses(json_t *schemas, const struct route *rt,
 	if (d->flags & D_ETAG)
 		json_object_set_new(rs, "304", oa_response("Not modified: "
 		    "If-None-Match names the current ETag", NULL, NULL));
+	/*
+	 * A route without a key reads no body (serve_no_key()): its 400 and
+	 * 413 come from the web server in front (nginx.conf.example).
+	 */
+	json_object_set_new(rs, "400", oa_response(keyed ?
+	    "invalid_content_length, incomplete_body, the endpoint's own "
+	    "rule, or bad_request (the web server's, for a request it "
+	    "refuses itself)" : "bad_request (the web server's)",
+	    oa_errors("Error", (d->flags & D_ALLOWLIST) ?
+	    "AllowlistError" : NULL), NULL));
 	if (keyed) {
-		/* (a route without a key reads no body: serve_no_key()) */
-		json_object_set_new(rs, "400", oa_response(
-		    "invalid_content_length, incomplete_body, or the "
-		    "endpoint's own rule", oa_errors("Error",
-		    (d->flags & D_ALLOWLIST) ? "AllowlistError" : NULL),
-		    NULL));
 		r = oa_response("Not authenticated, or an invalid or expired "
 		    "API key", oa_ref("schemas", "PlainError"), NULL);
 		if (r != NULL)
@@ -7211,9 +7215,8 @@ oa_responses(json_t *schemas, const struct route *rt,
 		    "of another org (coded); a path this template matches "
 		    "that no route has, such as an empty id, is the plain "
 		    "\"Not Found\"", oa_errors("Error", "PlainError"), NULL));
-	if (keyed)
-		json_object_set_new(rs, "413", oa_response(
-		    "payload_too_large", oa_ref("schemas", "Error"), NULL));
+	json_object_set_new(rs, "413", oa_response("payload_too_large",
+	    oa_ref("schemas", "Error"), NULL));
 	if (rt->flags & R_BODY)
 		json_object_set_new(rs, "415", oa_response(
 		    "unsupported_media_type", oa_ref("schemas", "Error"), NULL));

@@ -14,7 +14,7 @@
 # package of ours needs an install script, and none may fetch a binary.
 set -eu
 # Also tests/openapi/ (Redocly CLI and Prism, for tests/openapi.bats and
-# REASSESS_OPENAPI_CHECK=1), the same way.
+# the response check of the HTTP pass, tests/openapi/check.js), the same way.
 top=$(cd "$(dirname "$0")/.." && pwd)
 for sub in receiver browser openapi; do
 	dir="$top/tests/$sub"

@@ -177,6 +177,20 @@ refute_sqlite_text() {
   assert_error 413 payload_too_large
 }
 
+@test "a request nginx refuses itself is the API's 400 bad_request, not nginx's page" {
+  [ "$REASSESS_TRANSPORT" = http ] || skip "nginx's own refusals"
+  # A NUL in the path, a path that climbs out of /, a header past
+  # large_client_header_buffers: nginx answers before reassess is asked.
+  api GET "/v1/vendors/$(unknown_id cbvndr)%00"
+  assert_error 400 bad_request
+  assert_equal "$(header Content-Type)" application/json
+  api GET /v1/vendors/%2e%2e/%2e%2e/%2e%2e/etc/passwd
+  assert_error 400 bad_request
+  api -H "X-Big: $(printf '%*s' 20000 '' | tr ' ' a)" GET /v1/vendors
+  assert_error 400 bad_request
+  assert_equal "$(header Cache-Control)" no-store
+}
+
 @test "a Content-Length that is not a number is 400 invalid_content_length" {
   cgi_body='{"name":"x"}'
   cgi REQUEST_METHOD=POST PATH_INFO=/v1/vendors REQUEST_URI=/v1/vendors \

@@ -66,3 +66,32 @@ teardown_file() {
   [ "$(jq -c '.paths["/openapi.json"].get.security' "$f")" = '[]' ]
   [ "$(jq -r '.paths["/v1/vendors"].post.parameters[] | select(.in == "header") | .name' "$f")" = Idempotency-Key ]
 }
+
+@test "over HTTP each response is checked against the document: one that breaks it fails its test, naming the path and the field" {
+  [ "$REASSESS_TRANSPORT" = http ] || skip "responses are checked in the HTTP pass"
+  [ -n "${OPENAPI_CHECK_PORT:-}" ] || skip "REASSESS_OPENAPI_CHECK=0"
+  # The served document passes this response ...
+  api POST /v1/vendors '{"name":"Checked Co"}'
+  assert_status 201
+  # ... and a document whose Vendor needs a field no vendor has does not:
+  # a second checker on it, for this test only.
+  local dir="$BATS_TEST_TMPDIR" pid port i
+  jq '.components.schemas.Vendor.required += ["colour"]' \
+    "$BATS_FILE_TMPDIR/service/openapi.json" > "$dir/doctored.json"
+  node "$TOP/tests/openapi/check.js" "$dir/doctored.json" > "$dir/port" 3>&- &
+  pid=$!
+  for i in $(seq 300); do [ -s "$dir/port" ] && break; sleep 0.1; done
+  read -r port < "$dir/port"
+  OPENAPI_CHECK_PORT=$port run api POST /v1/vendors '{"name":"Doctored Co"}'
+  kill "$pid"; wait "$pid" || true
+  assert_failure
+  assert_output --partial "OpenAPI: the response to POST /v1/vendors (201) breaks /openapi.json"
+  assert_output --partial "response.body: Response body must have required property 'colour'"
+  # A status the operation does not list is a violation too.
+  api GET /v1/vendors
+  local out="$BATS_TEST_TMPDIR/resp.raw" method=GET path=/v1/vendors
+  sed -i '1s/ 200 OK/ 299 Odd/' "$out.hdr"
+  run _openapi_check
+  assert_failure
+  assert_output --partial "Unable to match the returned status code"
+}
