@@ -38,7 +38,7 @@ NETTLE_LIBS ?= -Wl,-Bstatic $(shell pkg-config --libs nettle 2>/dev/null) -Wl,-B
 CPPFLAGS += -DREASSESS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) $(NETTLE_LIBS) -lfcgi -lm
 
-.PHONY: all test run clean
+.PHONY: all test run clean openapi-examples
 
 all: reassess
 
@@ -54,11 +54,19 @@ schema.h: schema.sql $(MIGRATIONS) scripts/embed-sql.sh .build-flags
 	sh scripts/embed-sql.sh schema.sql -- $(MIGRATIONS) > $@
 
 # The review page (docs/api.md 8) as C strings, each with an ETag made from
-# its contents: ui/ is served at / and /ui/ by the binary itself.
+# its contents: ui/ is served at / and /ui/ by the binary itself. With them
+# the OpenAPI document's examples (real answers: make openapi-examples).
 UI := ui/review.html ui/review.js ui/review.css
 
-ui.h: $(UI) scripts/embed-ui.sh
-	sh scripts/embed-ui.sh $(UI) > $@
+ui.h: $(UI) openapi/examples.json scripts/embed-ui.sh
+	sh scripts/embed-ui.sh $(UI) -- openapi/examples.json > $@
+
+# The examples of /openapi.json, made anew from the answers of this binary
+# over one walk through the API (openapi/examples.sh). Run it when a body
+# changes: tests/openapi.bats fails while an example no longer fits.
+openapi-examples: reassess
+	bash openapi/examples.sh ./reassess > openapi/examples.json.tmp
+	mv openapi/examples.json.tmp openapi/examples.json
 
 # Binaries for tests/migrations.bats: this schema plus a test migration
 # (tests/fixtures/migrations/) or a failing one (.../migrations-bad/), as

@@ -7025,7 +7025,7 @@ oa_qparam(const char *name, json_t *schema, int repeated, const char *about)
 static json_t *
 oa_params(const struct route *rt)
 {
-	const struct qfield	*q;
+	const struct qfield	*qf;
 	json_t			*a = json_array(), *s;
 	char			 pat[64];
 	int			 audit = (rt->flags & R_AUDIT_PAGE) != 0;
@@ -7048,8 +7048,8 @@ oa_params(const struct route *rt)
 		    "{s:s,s:i,s:i}", "type", "integer", "minimum", 0, "default",
 		    0), 0, NULL));
 	}
-	for (q = rt->query; q != NULL && q->name != NULL; q++) {
-		switch (q->type) {
+	for (qf = rt->query; qf != NULL && qf->name != NULL; qf++) {
+		switch (qf->type) {
 		case QT_BOOL:
 			s = json_pack("{s:s}", "type", "boolean");
 			break;
@@ -7059,15 +7059,15 @@ oa_params(const struct route *rt)
 		case QT_ENUM:
 		case QT_ENUMS:
 			s = json_pack("{s:s,s:o}", "type", "string", "enum",
-			    oa_values(q->values));
+			    oa_values(qf->values));
 			break;
 		case QT_STRING:
 		default:
 			s = json_pack("{s:s}", "type", "string");
 			break;
 		}
-		json_array_append_new(a, oa_qparam(q->name, s,
-		    q->type == QT_ENUMS, q->type == QT_ENUMS ? "Repeatable: "
+		json_array_append_new(a, oa_qparam(qf->name, s,
+		    qf->type == QT_ENUMS, qf->type == QT_ENUMS ? "Repeatable: "
 		    "any of the values given." : NULL));
 	}
 	if (rt->flags & R_IDEMPOTENT)
@@ -7303,6 +7303,42 @@ out:
 }
 
 /*
+ * The examples (openapi/examples.json, real answers of this program made
+ * by openapi/examples.sh): each operation's success body beside its JSON
+ * schema ("example"), each error schema's ("examples"). One missing is
+ * simply not shown; tests/openapi.bats asks for all of them.
+ */
+static void
+oa_examples(json_t *paths, json_t *schemas)
+{
+	json_t		*ex, *path, *op, *resp, *media, *v;
+	const char	*pk, *mk, *rk, *id;
+
+	if ((ex = json_loads(openapi_examples_json, 0, NULL)) == NULL)
+		return;
+	json_object_foreach(paths, pk, path)
+		json_object_foreach(path, mk, op) {
+			id = json_string_value(json_object_get(op,
+			    "operationId"));
+			if (id == NULL || (v = json_object_get(ex, id)) == NULL)
+				continue;
+			json_object_foreach(json_object_get(op, "responses"),
+			    rk, resp) {
+				if (rk[0] != '2')
+					continue;
+				media = json_object_get(json_object_get(resp,
+				    "content"), "application/json");
+				if (media != NULL)
+					json_object_set(media, "example", v);
+			}
+		}
+	json_object_foreach(schemas, pk, v)
+		if ((op = json_object_get(ex, pk)) != NULL)
+			json_object_set_new(v, "examples", json_pack("[O]", op));
+	json_decref(ex);
+}
+
+/*
  * The whole document, or NULL with why set (a route without an apidocs[]
  * entry, or out of memory). The caller frees it.
  */
@@ -7347,6 +7383,7 @@ openapi_doc(char *why, size_t whysz)
 		    json_object_set_new(path, key, op) == -1)
 			goto oom;
 	}
+	oa_examples(paths, schemas);
 	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:[{s:s}],s:[{s:[]}],"
 	    "s:o,s:{s:o,s:{s:{s:s,s:s,s:s}},s:{s:{s:s,s:{s:s}}}}}",
 	    "openapi", "3.1.0",

@@ -95,3 +95,34 @@ teardown_file() {
   assert_failure
   assert_output --partial "Unable to match the returned status code"
 }
+
+@test "every JSON answer of the document has an example, a real answer that fits its schema" {
+  "$REASSESS" openapi > "$BATS_TEST_TMPDIR/openapi.json"
+  # Operations whose success answer is JSON, without an example: none
+  # (but the document itself).
+  missing="$(jq -r '[.paths[][] | select(.operationId != "getOpenApi") |
+    . as $op | .responses | to_entries[] |
+    select(.key | startswith("2")) | .value.content["application/json"]? |
+    select(. != null and .example == null) | $op.operationId] | .[]' \
+    "$BATS_TEST_TMPDIR/openapi.json")"
+  [ -z "$missing" ] || fail "no example for: $missing"
+  for s in Error PlainError ValidationError AllowlistError; do
+    [ "$(jq --arg s "$s" '.components.schemas[$s].examples | length' \
+      "$BATS_TEST_TMPDIR/openapi.json")" = 1 ] || fail "no example for $s"
+  done
+  # They are the file openapi/examples.sh wrote, unchanged ...
+  assert_equal "$(jq -c '.paths["/v1/reassessments/{id}/run"].post.responses["200"].content["application/json"].example' \
+    "$BATS_TEST_TMPDIR/openapi.json")" "$(jq -c .runReassessment "$TOP/openapi/examples.json")"
+  # ... and the example of a run is one: assessments made, status run.
+  assert_equal "$(jq -r '.runReassessment | .status, ([.vendors[] |
+    select(.assessment_id != null)] | length > 0)' "$TOP/openapi/examples.json" | tr '\n' ' ')" "run true "
+  # (Redocly's linter, above, checks each against its schema.)
+}
+
+@test "openapi/examples.sh makes the examples anew from this binary's answers" {
+  run bash "$TOP/openapi/examples.sh" "$REASSESS"
+  assert_success
+  assert_equal "$(jq -c 'keys' <<< "$output")" "$(jq -c 'keys' "$TOP/openapi/examples.json")"
+  assert_equal "$(jq -r '.createVendor.name' <<< "$output")" "Acme Cloud"
+  assert_equal "$(jq -r '.PlainError.detail' <<< "$output")" "Not authenticated"
+}
