@@ -6558,7 +6558,6 @@ struct apidoc {
  */
 #define D_404		0x01	/* a 404 besides the path's id */
 #define D_ALLOWLIST	0x02	/* 400 may be Coverbase's allowlist error */
-#define D_ETAG		0x04	/* an ETag, and 304 to If-None-Match */
 
 static const struct apidoc apidocs[] = {
 	{ METHOD_GET, "/v1/org/*", "getOrg",
@@ -6666,11 +6665,11 @@ static const struct apidoc apidocs[] = {
 	{ METHOD_GET, "/openapi.json", "getOpenApi",
 	    "This document", 200, "application/json", 0 },
 	{ METHOD_GET, "/", "getReviewPage",
-	    "The review page", 200, "text/html", D_ETAG },
+	    "The review page", 200, "text/html", 0 },
 	{ METHOD_GET, "/ui/review.js", "getReviewPageScript",
-	    "The review page's script", 200, "text/javascript", D_ETAG },
+	    "The review page's script", 200, "text/javascript", 0 },
 	{ METHOD_GET, "/ui/review.css", "getReviewPageStyle",
-	    "The review page's style sheet", 200, "text/css", D_ETAG },
+	    "The review page's style sheet", 200, "text/css", 0 },
 };
 
 /* An object table and the name of its schema. */
@@ -7154,6 +7153,7 @@ oa_responses(json_t *schemas, const struct route *rt,
 	char		 st[8], about[128];
 	int		 keyed = !(rt->flags & R_NO_KEY);
 	int		 media = d->body != NULL && strchr(d->body, '/') != NULL;
+	int		 etag = rt->fn == h_page;	/* assets[]: ETag, 304 */
 
 	if (d->body != NULL)
 		s = media ? json_object() : oa_success_schema(schemas, d->body);
@@ -7174,13 +7174,13 @@ oa_responses(json_t *schemas, const struct route *rt,
 		    "items O-E/N, or items */N for an empty page.", "schema",
 		    "type", "string"));
 	}
-	if (r != NULL && (d->flags & D_ETAG))
+	if (r != NULL && etag)
 		json_object_set_new(json_object_get(r, "headers"), "ETag",
 		    json_pack("{s:s,s:{s:s}}", "description", "Changes with "
 		    "the binary; send it back in If-None-Match.", "schema",
 		    "type", "string"));
 	json_object_set_new(rs, st, r);
-	if (d->flags & D_ETAG)
+	if (etag)
 		json_object_set_new(rs, "304", oa_response("Not modified: "
 		    "If-None-Match names the current ETag", NULL, NULL));
 	/*
