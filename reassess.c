@@ -377,13 +377,19 @@ enum plan_col {
 	"(SELECT json_group_array(alert_id) FROM (SELECT ra.alert_id" \
 	"  FROM reassessment_alerts ra" \
 	"  JOIN radar_alerts a ON a.id = ra.alert_id" \
-	"  WHERE ra.reassessment_id = r.id ORDER BY a.created_at, a.rowid)), " \
+	"  WHERE ra.rsm_rid = r.rid ORDER BY a.created_at, a.rowid)), " \
 	"(SELECT json_group_array(json_object('vendor_id', vendor_id," \
 	"  'source', source, 'included'," \
 	"  json(CASE included WHEN 1 THEN 'true' ELSE 'false' END)," \
 	"  'assessment_id', assessment_id)) FROM (SELECT vendor_id, source," \
 	"  included, assessment_id FROM reassessment_vendors" \
-	"  WHERE reassessment_id = r.id ORDER BY position))"
+	"  WHERE rsm_rid = r.rid ORDER BY position))"
+/*
+ * The rid of reassessment ?1 (schema version 9): its vendor entries and
+ * alert links are keyed by it. One seek on the id's UNIQUE index, in a
+ * statement that already names the reassessment by its id.
+ */
+#define RID_OF_1	"(SELECT rid FROM reassessments WHERE id = ?1)"
 enum rsm_col {
 	RSM_ID, RSM_STATUS, RSM_TITLE, RSM_PLAN_ID, RSM_EVENT_ID,
 	RSM_TRIGGER_ID, RSM_CREATED_AT, RSM_UPDATED_AT, RSM_ALERT_IDS,
@@ -531,7 +537,7 @@ enum audit_col {
 	" AND (?2 IS NULL OR status = ?2)" \
 	" AND (?3 IS NULL OR radar_event_id = ?3)" \
 	" AND (?4 IS NULL OR EXISTS (SELECT 1 FROM reassessment_vendors v" \
-	"      WHERE v.reassessment_id = r.id AND v.vendor_id = ?4))"
+	"      WHERE v.rsm_rid = r.rid AND v.vendor_id = ?4))"
 #define RSM_WHERE \
 	" FROM reassessments r WHERE org_id = ?1" RSM_FILTERS \
 	" AND (?5 IS NULL OR trigger_id = ?5)"
@@ -835,40 +841,40 @@ static const char *const stmts[STMT__MAX] = {
 	"UPDATE reassessments SET updated_at = ?3"
 	" WHERE id = ?1 AND org_id = ?2",
 	[STMT_RSM_ALERTS_CLEAR] =
-	"DELETE FROM reassessment_alerts WHERE reassessment_id = ?1",
+	"DELETE FROM reassessment_alerts WHERE rsm_rid = " RID_OF_1,
 	/* The event's live alerts on the vendor set. */
 	[STMT_RSM_ALERTS_FILL] =
-	"INSERT INTO reassessment_alerts (reassessment_id, alert_id)"
-	" SELECT ?1, a.id FROM radar_alerts a"
+	"INSERT INTO reassessment_alerts (rsm_rid, alert_id)"
+	" SELECT v.rsm_rid, a.id FROM radar_alerts a"
 	" JOIN reassessment_vendors v"
-	"   ON v.vendor_id = a.vendor_id AND v.reassessment_id = ?1"
+	"   ON v.vendor_id = a.vendor_id AND v.rsm_rid = " RID_OF_1
 	" WHERE a.event_id = ?2 AND a.is_dismissed = 0 AND a.is_archived = 0",
 	[STMT_RSM_ENTRY_GET] =
 	"SELECT included FROM reassessment_vendors"
-	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
+	" WHERE rsm_rid = " RID_OF_1 " AND vendor_id = ?2",
 	/* A vendor already in the set stays as it is. ?3 its position. */
 	[STMT_RSM_ENTRY_ADD] =
 	"INSERT OR IGNORE INTO reassessment_vendors"
-	" (reassessment_id, vendor_id, position, source, included)"
-	" VALUES (?1, ?2, ?3, ?4, 1)",
+	" (rsm_rid, vendor_id, position, source, included)"
+	" VALUES (" RID_OF_1 ", ?2, ?3, ?4, 1)",
 	/* The last position taken: new entries join after it. */
 	[STMT_RSM_ENTRY_LAST] =
 	"SELECT coalesce(max(position), 0) FROM reassessment_vendors"
-	" WHERE reassessment_id = ?1",
+	" WHERE rsm_rid = " RID_OF_1,
 	[STMT_RSM_ENTRY_INCLUDE] =
 	"UPDATE reassessment_vendors SET included = ?3"
-	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
+	" WHERE rsm_rid = " RID_OF_1 " AND vendor_id = ?2",
 	[STMT_RSM_ENTRY_ASSESSMENT] =
 	"UPDATE reassessment_vendors SET assessment_id = ?3"
-	" WHERE reassessment_id = ?1 AND vendor_id = ?2",
+	" WHERE rsm_rid = " RID_OF_1 " AND vendor_id = ?2",
 	[STMT_RSM_INCLUDED_COUNT] =
 	"SELECT count(*) FROM reassessment_vendors"
-	" WHERE reassessment_id = ?1 AND included = 1",
+	" WHERE rsm_rid = " RID_OF_1 " AND included = 1",
 	/* Included entries still without an assessment, in joining order. */
 	[STMT_RSM_RUN_TODO] =
 	"SELECT " TODO_COLS " FROM reassessment_vendors v"
 	" JOIN vendors vn ON vn.id = v.vendor_id"
-	" WHERE v.reassessment_id = ?1 AND v.included = 1"
+	" WHERE v.rsm_rid = " RID_OF_1 " AND v.included = 1"
 	" AND v.assessment_id IS NULL ORDER BY v.position",
 	[STMT_RSM_LIST_BY_TRIGGER] =
 	"SELECT " RSM_COLS RSM_WHERE_BY_TRIGGER NEWEST_FIRST PAGE,
@@ -939,18 +945,18 @@ static const char *const stmts[STMT__MAX] = {
 	"   WHERE ev.event_id = ?2 AND" TRG_TAKES ")",
 	/* Its vendor entries: those it takes, matched, in the event's order. */
 	[STMT_TRG_ENTRIES_FILL] =
-	"INSERT INTO reassessment_vendors (reassessment_id, vendor_id,"
+	"INSERT INTO reassessment_vendors (rsm_rid, vendor_id,"
 	" position, source, included)"
-	" SELECT ?1, ev.vendor_id, row_number() OVER (ORDER BY ev.rowid),"
+	" SELECT " RID_OF_1 ", ev.vendor_id, row_number() OVER (ORDER BY ev.rowid),"
 	" 'matched', 1"
 	" FROM radar_event_vendors ev JOIN reassessment_triggers t ON t.id = ?3"
 	" WHERE ev.event_id = ?2 AND" TRG_TAKES,
 	/* Its alert_ids: the event's active alerts on them at the severity. */
 	[STMT_TRG_ALERTS_FILL] =
-	"INSERT INTO reassessment_alerts (reassessment_id, alert_id)"
-	" SELECT ?1, a.id FROM radar_alerts a"
+	"INSERT INTO reassessment_alerts (rsm_rid, alert_id)"
+	" SELECT v.rsm_rid, a.id FROM radar_alerts a"
 	" JOIN reassessment_vendors v"
-	"   ON v.vendor_id = a.vendor_id AND v.reassessment_id = ?1"
+	"   ON v.vendor_id = a.vendor_id AND v.rsm_rid = " RID_OF_1
 	" JOIN reassessment_triggers t ON t.id = ?3"
 	" WHERE a.event_id = ?2 AND a.is_dismissed = 0 AND a.is_archived = 0"
 	" AND " SEV_RANK("a.severity") " >= " SEV_RANK("t.min_alert_severity"),

@@ -1,7 +1,7 @@
--- reassess: the database schema, version 8.
+-- reassess: the database schema, version 9.
 --
 -- This is the schema that a fresh database gets, whole: `reassess init` on
--- an empty file runs this file and sets PRAGMA user_version = 8, in one
+-- an empty file runs this file and sets PRAGMA user_version = 9, in one
 -- transaction. The Makefile builds it into the binary
 -- (scripts/embed-sql.sh). Read it to know what a table looks like.
 --
@@ -18,16 +18,20 @@
 -- reassessment_alerts WITHOUT ROWID, the indexes no statement used
 -- dropped (0005); 6 reassessment_triggers and reassessments.trigger_id
 -- (0006); 7 key scopes and expiry, the org's IP allowlist, the audit log
--- (0007); 8 webhook secret rotation, six delivery attempts (0008).
+-- (0007); 8 webhook secret rotation, six delivery attempts (0008); 9
+-- reassessments.rid, the key of their vendor entries and alert links
+-- (0009).
 --
 -- Conventions:
 --   * Every public object has `id TEXT PRIMARY KEY` of the form
---     <prefix>_<32 lowercase hex> and an `org_id`; every query that a key
+--     <prefix>_<32 lowercase hex> (reassessments: `id TEXT NOT NULL
+--     UNIQUE` beside their `rid`) and an `org_id`; every query that a key
 --     makes names its org, so one org never sees another's rows.
 --   * Timestamps are INTEGER Unix seconds, UTC.
---   * Tables of objects keep their implicit rowid: "newest first" is
---     `created_at DESC, rowid DESC`, and the indexes below end in
---     created_at so that SQLite walks them backwards instead of sorting.
+--   * Tables of objects keep their rowid (reassessments name it rid):
+--     "newest first" is `created_at DESC, rowid DESC`, and the indexes
+--     below end in created_at so that SQLite walks them backwards instead
+--     of sorting.
 --   * Booleans are INTEGER 0/1 with a CHECK.
 --   * Lists of strings that are only ever read whole (control set ids,
 --     impact types, a webhook's event types) are JSON arrays in TEXT,
@@ -215,12 +219,18 @@ CREATE INDEX assessment_plans_by_org ON assessment_plans(org_id, created_at);
 
 -- ------------------------------------------------------------------------
 -- Reassessments (version 1; counts version 3; entries version 5; trigger_id
--- version 6)
+-- version 6; rid version 9)
 -- ------------------------------------------------------------------------
 
 -- Reassessments (API.md 2): draft -> confirmed -> run, or dismissed.
 CREATE TABLE reassessments (
-  id                 TEXT PRIMARY KEY         -- "cbrsm_" and 32 hex digits
+  -- Its rowid, named so that VACUUM keeps it: it grows with each new
+  -- reassessment, and the vendor entries and alert links are keyed by it,
+  -- so a create appends them at the right edge of their b-trees instead of
+  -- splitting a leaf at a random place, as the random text id did (version
+  -- 9). Never shown: the API knows a reassessment by its id.
+  rid                INTEGER PRIMARY KEY,
+  id                 TEXT NOT NULL UNIQUE     -- "cbrsm_" and 32 hex digits
                        CHECK (id LIKE 'cbrsm\_%' ESCAPE '\'),
   org_id             TEXT NOT NULL REFERENCES orgs(id),  -- owning org
   -- draft and confirmed can change; run and dismissed are terminal.
@@ -291,9 +301,11 @@ END;
 
 -- A reassessment's vendor entries. WITHOUT ROWID, clustered by the primary
 -- key, so that one reassessment's entries sit together: a create writes
--- them to one leaf, and a read finds them with one seek (version 5).
+-- them to one leaf, and a read finds them with one seek (version 5); the
+-- owner is its rid, so a new reassessment's entries go at the end
+-- (version 9).
 CREATE TABLE reassessment_vendors (
-  reassessment_id TEXT NOT NULL REFERENCES reassessments(id),  -- the owner
+  rsm_rid         INTEGER NOT NULL REFERENCES reassessments(rid),  -- owner
   vendor_id       TEXT NOT NULL REFERENCES vendors(id),        -- the vendor
   -- The order the vendors joined in: 1, 2, ... at creation, then after the
   -- largest so far for each added one (gaps allowed). Reads sort by it.
@@ -307,7 +319,7 @@ CREATE TABLE reassessment_vendors (
   -- allows one assessment per entry, and an index here would take a page
   -- of NULLs on every create and a random leaf on every run.
   assessment_id   TEXT REFERENCES assessments(id),
-  PRIMARY KEY (reassessment_id, vendor_id)    -- each vendor once
+  PRIMARY KEY (rsm_rid, vendor_id)            -- each vendor once
 ) WITHOUT ROWID;
 -- No index by vendor: GET /v1/reassessments?vendor_id=... probes each
 -- candidate's primary key (the EXISTS of RSM_WHERE), and none other reads
@@ -315,11 +327,12 @@ CREATE TABLE reassessment_vendors (
 
 -- A reassessment's alert_ids, computed at creation and whenever the event
 -- or the vendor set changes; read back oldest alert first. WITHOUT ROWID:
--- the primary key is the table (version 5).
+-- the primary key is the table (version 5), keyed by the owner's rid
+-- (version 9).
 CREATE TABLE reassessment_alerts (
-  reassessment_id TEXT NOT NULL REFERENCES reassessments(id),  -- the owner
-  alert_id        TEXT NOT NULL REFERENCES radar_alerts(id),   -- an alert
-  PRIMARY KEY (reassessment_id, alert_id)     -- each alert once
+  rsm_rid  INTEGER NOT NULL REFERENCES reassessments(rid),  -- the owner
+  alert_id TEXT NOT NULL REFERENCES radar_alerts(id),       -- an alert
+  PRIMARY KEY (rsm_rid, alert_id)             -- each alert once
 ) WITHOUT ROWID;
 
 -- Assessments (API.md 3.4), made only by a reassessment run. The object's

@@ -414,19 +414,19 @@ INSERT INTO reassessments (id, org_id, status, title, assessment_plan_id,
     $now - 31536000 + value * 31536000 / $big
   FROM generate_series(1, $big);
 -- 1-3 vendor entries each, in the order they joined.
-INSERT INTO reassessment_vendors (reassessment_id, vendor_id, position,
+INSERT INTO reassessment_vendors (rsm_rid, vendor_id, position,
     source, included)
-  SELECT r.id, bv.id, j.value + 1, 'matched', 1
+  SELECT r.rid, bv.id, j.value + 1, 'matched', 1
   FROM reassessments r
-  JOIN generate_series(0, 2) j ON j.value <= ((r.rowid * 2654435761) >> 7) % 3
-  JOIN bv ON bv.k = (r.rowid + j.value) % 10
+  JOIN generate_series(0, 2) j ON j.value <= ((r.rid * 2654435761) >> 7) % 3
+  JOIN bv ON bv.k = (r.rid + j.value) % 10
   WHERE r.org_id = '$ORG_B'
-  ORDER BY r.rowid, j.value;
+  ORDER BY r.rid, j.value;
 -- alert_ids as create computes them: the event's alerts on the vendor set.
-INSERT INTO reassessment_alerts (reassessment_id, alert_id)
-  SELECT v.reassessment_id, a.id
+INSERT INTO reassessment_alerts (rsm_rid, alert_id)
+  SELECT v.rsm_rid, a.id
   FROM reassessment_vendors v
-  JOIN reassessments r ON r.id = v.reassessment_id
+  JOIN reassessments r ON r.rid = v.rsm_rid
   JOIN radar_alerts a ON a.event_id = r.radar_event_id AND a.vendor_id = v.vendor_id
   WHERE r.org_id = '$ORG_B' AND a.is_dismissed = 0 AND a.is_archived = 0;
 COMMIT;

@@ -71,7 +71,7 @@ assert_sound_copy() {
     esac
   done < "$2"
   assert_equal "$(csql "$f" "SELECT count(*) FROM reassessments r
-    JOIN reassessment_vendors rv ON rv.reassessment_id = r.id
+    JOIN reassessment_vendors rv ON rv.rsm_rid = r.rid
     WHERE r.status = 'run' AND rv.included = 1 AND NOT EXISTS
       (SELECT 1 FROM assessments a WHERE a.id = rv.assessment_id)")" 0
   assert_equal "$(csql "$f" "SELECT count(*) FROM assessments a

@@ -79,10 +79,10 @@ workers() {
   assert_equal "$(sql "SELECT vendor_id FROM assessments WHERE reassessment_id = '$id' ORDER BY vendor_id")" \
     "$(printf '%s\n' "$v1" "$v2" | sort)"
   assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors
-    WHERE reassessment_id = '$id' AND included = 1 AND assessment_id IN
+    WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id') AND included = 1 AND assessment_id IN
       (SELECT id FROM assessments WHERE reassessment_id = '$id')")" 2
   assert_equal "$(sql "SELECT assessment_id IS NULL FROM reassessment_vendors
-    WHERE reassessment_id = '$id' AND vendor_id = '$v3'")" 1
+    WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id') AND vendor_id = '$v3'")" 1
   assert_equal "$(workers)" "$before"
 }
 
@@ -107,7 +107,7 @@ workers() {
   assert_equal "$(json '[.vendors[] | select(.source == "manual" and .included)] | length')" "$n"
   assert_equal "$(json '[.vendors[].vendor_id] | sort | join(" ")')" \
     "$(printf '%s\n' "$v0" "${vs[@]}" | sort | tr '\n' ' ' | sed 's/ $//')"
-  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE reassessment_id = '$id'")" \
+  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id')")" \
     $((n + 1))
 }
 

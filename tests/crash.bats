@@ -120,10 +120,10 @@ deaths() {
         assert_equal "$(sql "SELECT count(*) FROM reassessments WHERE id = '$id' AND org_id = '$ORG'")" 1 ;;
       excluded)
         assert_equal "$(sql "SELECT included FROM reassessment_vendors
-          WHERE reassessment_id = '$id' AND vendor_id = '$v'")" 0 ;;
+          WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id') AND vendor_id = '$v'")" 0 ;;
       added)
         assert_equal "$(sql "SELECT source || ' ' || included FROM reassessment_vendors
-          WHERE reassessment_id = '$id' AND vendor_id = '$v'")" "manual 1" ;;
+          WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id') AND vendor_id = '$v'")" "manual 1" ;;
       run)
         assert_equal "$(sql "SELECT status FROM reassessments WHERE id = '$id'")" run
         for a in $v $a; do
@@ -135,7 +135,7 @@ deaths() {
   # No reassessment is half run: a run one has an assessment for each
   # included vendor and none for an excluded one; any other has none.
   assert_equal "$(sql "SELECT count(*) FROM reassessments r
-    JOIN reassessment_vendors rv ON rv.reassessment_id = r.id
+    JOIN reassessment_vendors rv ON rv.rsm_rid = r.rid
     WHERE r.status = 'run' AND rv.included = 1 AND NOT EXISTS
       (SELECT 1 FROM assessments a WHERE a.id = rv.assessment_id
         AND a.reassessment_id = r.id AND a.vendor_id = rv.vendor_id)")" 0

@@ -107,7 +107,7 @@ same_as_unknown() {
   assert_json '.created_at == (.created_at | floor) and .created_at > 1600000000' true
   id="$(json .id)"
   assert_equal "$(sql "SELECT org_id, status FROM reassessments WHERE id = '$id'")" "$ORG|draft"
-  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE reassessment_id = '$id'")" 2
+  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id')")" 2
 }
 
 @test "a created reassessment reads back from GET exactly as create returned it" {
@@ -140,7 +140,7 @@ same_as_unknown() {
   assert_equal "$(vendor_rows)" "[[\"$v2\",\"matched\",true,null],[\"$v1\",\"matched\",true,null]]"
   assert_json '.alert_ids | length' 2
   id="$(json .id)"
-  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE reassessment_id = '$id'")" 2
+  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$id')")" 2
 }
 
 @test "alert_ids hold the event's alerts for the chosen vendors only, oldest first" {
@@ -633,7 +633,7 @@ same_as_unknown() {
   assert_json .status draft
   assert_equal "$(vendor_rows)" \
     "[[\"$v1\",\"matched\",true,null],[\"$v3\",\"manual\",true,null],[\"$v2\",\"manual\",true,null]]"
-  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE reassessment_id = '$rsm' AND source = 'manual'")" 2
+  assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$rsm') AND source = 'manual'")" 2
 }
 
 @test "re-adding an opted-out vendor includes it again, keeping its source and place" {
@@ -737,7 +737,7 @@ same_as_unknown() {
   assert_status 200
   assert_equal "$(vendor_rows)" "[[\"$v1\",\"matched\",false,null],[\"$v2\",\"matched\",true,null]]"
   assert_json '.alert_ids | tojson' "$alerts"
-  assert_equal "$(sql "SELECT included FROM reassessment_vendors WHERE reassessment_id = '$rsm' AND vendor_id = '$v1'")" 0
+  assert_equal "$(sql "SELECT included FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$rsm') AND vendor_id = '$v1'")" 0
   api POST "/v1/reassessments/$rsm/vendor_inclusion" "{\"vendor_id\":\"$v1\",\"included\":true}"
   assert_status 200
   assert_equal "$(vendor_rows)" "[[\"$v1\",\"matched\",true,null],[\"$v2\",\"matched\",true,null]]"
@@ -890,7 +890,7 @@ same_as_unknown() {
   assert_equal "$(sql "SELECT vendor_id FROM assessments WHERE id = '$x1'")" "$v1"
   assert_equal "$(sql "SELECT vendor_id FROM assessments WHERE id = '$x3'")" "$v3"
   assert_equal "$(sql "SELECT count(*) FROM assessments WHERE vendor_id = '$v2'")" 0
-  assert_equal "$(sql "SELECT ifnull(assessment_id, 'NULL') FROM reassessment_vendors WHERE reassessment_id = '$rsm' ORDER BY position" | tr '\n' ,)" \
+  assert_equal "$(sql "SELECT ifnull(assessment_id, 'NULL') FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$rsm') ORDER BY position" | tr '\n' ,)" \
     "$x1,NULL,$x3,"
   run_body="$(json_sorted .)"
   get_rsm "$rsm"
@@ -1021,7 +1021,7 @@ same_as_unknown() {
     rsm="${rsms[$n]}"
     assert_equal "$(sql "SELECT count(*) FROM assessments WHERE reassessment_id = '$rsm'")" 3
     assert_equal "$(sql "SELECT count(DISTINCT vendor_id) FROM assessments WHERE reassessment_id = '$rsm'")" 3
-    assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE reassessment_id = '$rsm' AND assessment_id IS NOT NULL")" 3
+    assert_equal "$(sql "SELECT count(*) FROM reassessment_vendors WHERE rsm_rid = (SELECT rid FROM reassessments WHERE id = '$rsm') AND assessment_id IS NOT NULL")" 3
   done
 }
 

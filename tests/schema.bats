@@ -97,24 +97,34 @@ old_db() {
 # rows_of DB REF: every row of DB's tables that REF has, with REF's
 # columns only (a migration may add columns), ordered by those columns (a
 # migration may rebuild a table WITHOUT ROWID: its rows have no rowid).
+# A table whose owner column became rsm_rid (version 9) shows it as the
+# owner's reassessment_id again.
 rows_of() {
-  local t cols
+  local t cols src
   for t in $(sqlite3 "$2" "SELECT name FROM sqlite_schema
       WHERE type = 'table' AND sql NOT LIKE '%WITHOUT ROWID%' ORDER BY name"); do
     cols="$(sqlite3 "$2" "SELECT group_concat(name, ', ') FROM pragma_table_info('$t')")"
+    src="$t"
+    [ "$(sqlite3 "$1" "SELECT count(*) FROM pragma_table_info('$t')
+         WHERE name = 'rsm_rid'")" = 1 ] &&
+      src="(SELECT (SELECT id FROM reassessments WHERE rid = rsm_rid)
+             AS reassessment_id, * FROM $t)"
     echo "== $t"
-    sqlite3 "$1" "SELECT $cols FROM $t ORDER BY $cols"
+    sqlite3 "$1" "SELECT $cols FROM $src ORDER BY $cols"
   done
 }
 
 # entry_order DB: each reassessment's vendors in joining order, one line
-# each: rowid order up to version 4, position order from version 5.
+# each: rowid order up to version 4, position order from version 5; the
+# owner by its text id up to version 8, by its rid from version 9.
 entry_order() {
-  local order=rowid
-  [ "$(sqlite3 "$1" 'PRAGMA user_version')" -ge 5 ] && order=position
+  local order=rowid v owner=reassessment_id
+  v="$(sqlite3 "$1" 'PRAGMA user_version')"
+  [ "$v" -ge 5 ] && order=position
+  [ "$v" -ge 9 ] && owner="(SELECT id FROM reassessments WHERE rid = rsm_rid)"
   sqlite3 "$1" "SELECT reassessment_id, group_concat(vendor_id) FROM
-    (SELECT reassessment_id, vendor_id FROM reassessment_vendors
-     ORDER BY reassessment_id, $order) GROUP BY reassessment_id"
+    (SELECT $owner AS reassessment_id, vendor_id FROM reassessment_vendors
+     ORDER BY 1, $order) GROUP BY reassessment_id"
 }
 
 @test "the binary's schema version is 1 + the number of migrations" {
