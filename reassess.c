@@ -1360,6 +1360,12 @@ struct buf {
 	int			 oom;	/* an allocation failed */
 };
 
+/* Where a part of a buf's text is. */
+struct span {
+	size_t			 off;
+	size_t			 len;
+};
+
 /* How one field of an object is written from a row (obj_write). */
 enum otype {
 	O_STR,		/* column col: text, or null */
@@ -1381,6 +1387,22 @@ struct ofield {
 	int			 col;	/* the column, for the types that read one */
 };
 
+/*
+ * An object as obj_write() writes it, with where each field's value is.
+ *
+ * Rationale: field_diffs, change records and replies are made from this
+ * text as it is, never parsed back into a tree: a run of 5,000 vendors
+ * parsed its reassessment twice into jansson trees to diff them and dumped
+ * the result twice, 40% of its instructions (bench/README.md). Two values
+ * are the same when their texts are: obj_write() writes a value one way.
+ */
+#define FLAT_MAX	24		/* fields of the largest object */
+struct flat {
+	struct buf		 b;
+	const struct ofield	*fields;
+	struct span		 at[FLAT_MAX];
+};
+
 /* A reassessment row, as the handlers that change one read it. */
 struct rsm {
 	char			 id[ID_LEN];
@@ -1389,7 +1411,7 @@ struct rsm {
 	char			 plan_id[ID_LEN];	/* "" when none */
 	char			 event_id[ID_LEN];	/* "" when none */
 	char			 trigger_id[ID_LEN];	/* "" when made by hand */
-	json_t			*before;	/* owned: the object as read */
+	struct flat		 before;	/* owned: the object as read */
 };
 
 /*
@@ -2724,14 +2746,15 @@ buf_col_rate(struct buf *b, sqlite3_stmt *st, int i)
 
 /*
  * Write the object of the current row of st, field by field as fields
- * says, to b.
+ * says, to b; and when at is given, where field i's value is in at[i].
  *
  * Rationale: responses are written straight from the rows, not built as a
  * jansson tree and dumped; on a GET that halves the instructions. The one
  * table per object is also what object_tree() parses for field_diffs.
  */
 static void
-obj_write(struct buf *b, sqlite3_stmt *st, const struct ofield *fields)
+obj_write_at(struct buf *b, sqlite3_stmt *st, const struct ofield *fields,
+    struct span *at)
 {
 	const struct ofield	*f;
 
@@ -2739,6 +2762,8 @@ obj_write(struct buf *b, sqlite3_stmt *st, const struct ofield *fields)
 		buf_puts(b, f == fields ? "{\"" : ",\"");
 		buf_puts(b, f->name);
 		buf_add(b, "\":", 2);
+		if (at != NULL)
+			at[f - fields].off = b->len;
 		switch (f->type) {
 		case O_STR:
 			buf_col_str(b, st, f->col);
@@ -2773,8 +2798,17 @@ obj_write(struct buf *b, sqlite3_stmt *st, const struct ofield *fields)
 			buf_col_rate(b, st, f->col);
 			break;
 		}
+		if (at != NULL)
+			at[f - fields].len = b->len - at[f - fields].off;
 	}
 	buf_add(b, "}", 1);
+}
+
+/* obj_write_at() without the places. */
+static void
+obj_write(struct buf *b, sqlite3_stmt *st, const struct ofield *fields)
+{
+	obj_write_at(b, st, fields, NULL);
 }
 
 /*
@@ -2816,6 +2850,101 @@ object_tree(struct conn *c, sqlite3_stmt *st, const struct ofield *fields)
 	if (o == NULL)
 		db_fail(c, SQLITE_NOMEM);
 	return o;
+}
+
+
+/*
+ * The object of the current row of st into f (emptied first; flat_free()
+ * it in every case). 0, or -1 on failure (recorded on c).
+ */
+static int
+flat_row(struct conn *c, struct flat *f, sqlite3_stmt *st,
+    const struct ofield *fields)
+{
+	size_t	 n;
+
+	memset(f, 0, sizeof(*f));
+	for (n = 0; fields[n].name != NULL; n++)
+		continue;
+	if (n > FLAT_MAX)
+		return db_fail(c, SQLITE_INTERNAL);
+	f->fields = fields;
+	obj_write_at(&f->b, st, fields, f->at);
+	return f->b.oom ? db_fail(c, SQLITE_NOMEM) : 0;
+}
+
+static void
+flat_free(struct flat *f)
+{
+	free(f->b.p);
+	memset(f, 0, sizeof(*f));
+}
+
+/*
+ * What an object goes by in a summary, as obj_label(): its name, else its
+ * title, else its url, into out; NULL when it has none of them.
+ */
+static const char *
+flat_label(const struct flat *f, char *out, size_t outsz)
+{
+	static const char *const keys[] = { "name", "title", "url" };
+	const struct ofield	*o;
+	const char		*v;
+	json_t			*s;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		for (o = f->fields; o->name != NULL; o++) {
+			if (strcmp(o->name, keys[i]) != 0)
+				continue;
+			v = f->b.p + f->at[o - f->fields].off;
+			if (*v != '"' || (s = json_loadb(v,
+			    f->at[o - f->fields].len, JSON_DECODE_ANY,
+			    NULL)) == NULL)
+				break;
+			snprintf(out, outsz, "%s", json_string_value(s));
+			json_decref(s);
+			return out;
+		}
+	return NULL;
+}
+
+/*
+ * field_diffs (4.1) of two writings of one object: each field whose value
+ * differs, as {"old_value","new_value"}, into d as a JSON object;
+ * updated_at is left out, as it moves with every change. Their names go
+ * to changed as ": a, b" (cut at changedsz). Returns how many differ.
+ */
+static size_t
+flat_diff(const struct flat *before, const struct flat *after,
+    struct buf *d, char *changed, size_t changedsz)
+{
+	const struct ofield	*o;
+	const struct span	*x, *y;
+	size_t			 i, n = 0, cn = 0;
+
+	buf_add(d, "{", 1);
+	for (o = after->fields; o->name != NULL; o++) {
+		i = (size_t)(o - after->fields);
+		x = &before->at[i];
+		y = &after->at[i];
+		if (strcmp(o->name, "updated_at") == 0 || (x->len == y->len &&
+		    memcmp(before->b.p + x->off, after->b.p + y->off,
+		    x->len) == 0))
+			continue;
+		buf_puts(d, n++ == 0 ? "\"" : ",\"");
+		buf_puts(d, o->name);
+		buf_puts(d, "\":{\"old_value\":");
+		buf_add(d, before->b.p + x->off, x->len);
+		buf_puts(d, ",\"new_value\":");
+		buf_add(d, after->b.p + y->off, y->len);
+		buf_add(d, "}", 1);
+		if (cn < changedsz)
+			cn += (size_t)snprintf(changed + cn, changedsz - cn,
+			    "%s%s", cn == 0 ? ": " : ", ", o->name);
+	}
+	buf_add(d, "}", 1);
+	return n;
 }
 
 /*
@@ -2925,57 +3054,87 @@ out:
  * ------------------------------------------------------------------------ */
 
 /*
- * Record an event of type with the data fields (an object; taken), in the
- * request's transaction: one webhook_events row with the envelope, and a
- * pending delivery for each live webhook of the org subscribed to the type
- * (or for the webhook only, when given). Nothing is recorded when nobody
- * listens. 0, or -1 on failure (answered, or recorded on the connection).
+ * Who is to receive an event of type: the webhook only, when given; else
+ * each live webhook of the org subscribed to it (remembered for the rest
+ * of the request: a run emits thousands). A new reference to a list of
+ * webhook ids, possibly empty; NULL on failure (answered, or recorded on
+ * the connection).
+ */
+static json_t *
+emit_subscribers(struct rq *r, const char *type, const char *only)
+{
+	sqlite3_stmt	*st;
+	json_t		*subs;
+	int		 rc;
+
+	if (only == NULL && r->subs != NULL && strcmp(r->subs_type, type) == 0)
+		return json_incref(r->subs);
+	if ((subs = json_array()) == NULL) {
+		fail_internal(r, "out of memory recording an event");
+		return NULL;
+	}
+	if (only != NULL) {
+		if (json_array_append_new(subs, json_string(only)) == -1) {
+			json_decref(subs);
+			fail_internal(r, "out of memory recording an event");
+			return NULL;
+		}
+		return subs;
+	}
+	if ((st = q(r->conn, STMT_WH_SUBSCRIBED, "ss", r->org, type)) == NULL) {
+		json_decref(subs);
+		return NULL;
+	}
+	while ((rc = step(r->conn, st)) == SQLITE_ROW)
+		json_array_append_new(subs, col_str(st, 0));
+	if (rc == -1) {
+		json_decref(subs);
+		return NULL;
+	}
+	if (strlen(type) < sizeof(r->subs_type)) {
+		json_decref(r->subs);
+		r->subs = json_incref(subs);
+		snprintf(r->subs_type, sizeof(r->subs_type), "%s", type);
+	}
+	return subs;
+}
+
+/*
+ * Record an event of type whose data is the JSON object text data, for
+ * the webhooks subs (borrowed; emit_subscribers()), in the request's
+ * transaction: one webhook_events row with the envelope, and a pending
+ * delivery for each. 0, or -1 on failure (answered, or recorded on the
+ * connection).
  *
  * Rationale: recording the event with the change it reports means that a
  * change that rolls back leaves no event and a committed change always
  * has one; `reassess deliver` sends them later, outside any request.
  */
 static int
-emit(struct rq *r, const char *type, json_t *fields, const char *only)
+emit_data(struct rq *r, const char *type, const json_t *subs,
+    const char *data)
 {
-	sqlite3_stmt	*st;
-	json_t		*subs = NULL, *data = NULL, *env = NULL, *w;
-	char		 eid[ID_LEN], did[ID_LEN], *payload = NULL;
+	struct buf	 env = { NULL, 0, 0, 0 };
+	const json_t	*w;
+	char		 eid[ID_LEN], did[ID_LEN];
 	size_t		 i;
-	int		 rc, ret = -1;
+	int		 ret = -1;
 
-	if (only == NULL && r->subs != NULL && strcmp(r->subs_type, type) == 0)
-		subs = json_incref(r->subs);	/* a run emits thousands */
-	else if ((subs = json_array()) == NULL)
+	if (new_id(eid, KIND_EVT) == -1)
 		goto oom;
-	else if (only != NULL)
-		json_array_append_new(subs, json_string(only));
-	else {
-		if ((st = q(r->conn, STMT_WH_SUBSCRIBED, "ss", r->org, type)) == NULL)
-			goto out;
-		while ((rc = step(r->conn, st)) == SQLITE_ROW)
-			json_array_append_new(subs, col_str(st, 0));
-		if (rc == -1)
-			goto out;
-		if (strlen(type) < sizeof(r->subs_type)) {
-			json_decref(r->subs);
-			r->subs = json_incref(subs);
-			snprintf(r->subs_type, sizeof(r->subs_type), "%s", type);
-		}
-	}
-	if (json_array_size(subs) == 0) {
-		ret = 0;
-		goto out;
-	}
-	if (new_id(eid, KIND_EVT) == -1 ||
-	    (data = json_pack("{s:s}", "event_type", type)) == NULL ||
-	    json_object_update_missing(data, fields) == -1 ||
-	    (env = json_pack("{s:s,s:s,s:I,s:O}", "event_id", eid,
-	    "event_type", type, "occurred_at", (json_int_t)r->now, "data",
-	    data)) == NULL ||
-	    (payload = json_dumps(env, JSON_COMPACT)) == NULL)
+	/* As json_dumps(JSON_COMPACT) writes {event_id, ..., data}. */
+	buf_puts(&env, "{\"event_id\":");
+	buf_str(&env, eid, strlen(eid));
+	buf_puts(&env, ",\"event_type\":");
+	buf_str(&env, type, strlen(type));
+	buf_puts(&env, ",\"occurred_at\":");
+	buf_int(&env, r->now);
+	buf_puts(&env, ",\"data\":");
+	buf_puts(&env, data);
+	buf_add(&env, "}", 1);
+	if (env.oom)
 		goto oom;
-	if (exec(r->conn, STMT_EVT_INSERT, "ssssi", eid, r->org, type, payload,
+	if (exec(r->conn, STMT_EVT_INSERT, "ssssi", eid, r->org, type, env.p,
 	    r->now) == -1)
 		goto out;
 	json_array_foreach(subs, i, w) {
@@ -2990,8 +3149,39 @@ emit(struct rq *r, const char *type, json_t *fields, const char *only)
 oom:
 	fail_internal(r, "out of memory or randomness recording an event");
 out:
-	free(payload);
-	json_decref(env);
+	free(env.p);
+	return ret;
+}
+
+/*
+ * Record an event of type with the data fields (an object; taken), in the
+ * request's transaction (emit_data()), for the webhook only when given,
+ * else for each live webhook of the org subscribed to the type. Nothing
+ * is recorded when nobody listens. 0, or -1 on failure (answered, or
+ * recorded on the connection).
+ */
+static int
+emit(struct rq *r, const char *type, json_t *fields, const char *only)
+{
+	json_t		*subs, *data = NULL;
+	char		*text = NULL;
+	int		 ret = -1;
+
+	if ((subs = emit_subscribers(r, type, only)) == NULL)
+		goto out;
+	if (json_array_size(subs) == 0) {
+		ret = 0;
+		goto out;
+	}
+	if ((data = json_pack("{s:s}", "event_type", type)) == NULL ||
+	    json_object_update_missing(data, fields) == -1 ||
+	    (text = json_dumps(data, JSON_COMPACT)) == NULL) {
+		fail_internal(r, "out of memory recording an event");
+		goto out;
+	}
+	ret = emit_data(r, type, subs, text);
+out:
+	free(text);
 	json_decref(data);
 	json_decref(subs);
 	json_decref(fields);
@@ -3015,7 +3205,8 @@ struct audit {
 	enum kind	 target;		/* KIND__MAX: none */
 	const char	*target_id;
 	const char	*summary;		/* one sentence */
-	const json_t	*data;			/* NULL: {} */
+	const json_t	*data;			/* NULL: data_text */
+	const char	*data_text;		/* JSON text; NULL: {} */
 };
 
 static int
@@ -3027,7 +3218,7 @@ audit_write(struct conn *c, const struct audit *a)
 	if (new_id(id, KIND_AUDIT) == -1)
 		return -1;
 	if ((data = a->data != NULL ? json_dumps(a->data, JSON_COMPACT) :
-	    strdup("{}")) == NULL)
+	    strdup(a->data_text != NULL ? a->data_text : "{}")) == NULL)
 		return -1;
 	rc = exec(c, STMT_AUDIT_INSERT, "ssissssssss", id, a->org, a->now,
 	    a->actor_id, a->actor_name, a->event_type, a->event_group,
@@ -3092,6 +3283,26 @@ object_load(struct rq *r, enum stmt get, const struct ofield *fields,
 }
 
 /*
+ * object_load() as a struct flat, into f (flat_free() it in every case):
+ * 1 when found, 0 when not, -1 on failure (recorded on the connection).
+ */
+static int
+flat_load(struct rq *r, struct flat *f, enum stmt get,
+    const struct ofield *fields, const char *id)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	memset(f, 0, sizeof(*f));
+	if ((st = q(r->conn, get, "ss", id, r->org)) == NULL ||
+	    (rc = step(r->conn, st)) == -1)
+		return -1;
+	if (rc != SQLITE_ROW)
+		return 0;
+	return flat_row(r->conn, f, st, fields) == -1 ? -1 : 1;
+}
+
+/*
  * field_diffs (4.1): each top-level field whose value differs between the
  * two objects, as {"old_value","new_value"}; updated_at is left out, as it
  * moves with every change.
@@ -3150,44 +3361,38 @@ label_len(const char *s, size_t max)
  * transaction: type record_created (data the created values),
  * field_update (data the field-level diff) or record_archived (data the
  * object as it was), filed under kind_groups[k] ("archive" for a
- * deletion). obj is the object the summary names; both are borrowed. The
- * actor is the request's key; or, when by is given, the system, and the
- * summary says by what ("by reassessment trigger ..."). 0, or -1
- * (answered, or recorded on the connection).
+ * deletion). name is what the object goes by (or NULL), changed the
+ * updated fields' names as ": a, b" ("" for another type); data is a
+ * tree, or when NULL the JSON text data_text; all borrowed. The actor is
+ * the request's key; or, when by is given, the system, and the summary
+ * says by what ("by reassessment trigger ..."). 0, or -1 (answered, or
+ * recorded on the connection).
  */
 static int
-audit_object(struct rq *r, const char *type, enum kind k, const char *id,
-    const json_t *obj, const json_t *data, const char *by)
+audit_record(struct rq *r, const char *type, enum kind k, const char *id,
+    const char *name, const char *changed, const json_t *data,
+    const char *data_text, const char *by)
 {
-	const char	*name = obj_label(obj), *key, *verb = "created";
-	const char	*group = kind_groups[k];
+	const char	*verb = "created", *group = kind_groups[k];
 	struct audit	 a;
-	json_t		*v;
-	char		 label[256] = "", changed[512] = "", summary[1024];
-	size_t		 n = 0;
+	char		 label[256] = "", summary[1024];
 
 	if (strcmp(type, "record_archived") == 0) {
 		verb = "deleted";
 		group = "archive";
-	} else if (strcmp(type, "field_update") == 0) {
+	} else if (strcmp(type, "field_update") == 0)
 		verb = "updated";
-		json_object_foreach((json_t *)data, key, v)
-			if (n < sizeof(changed))
-				n += (size_t)snprintf(changed + n,
-				    sizeof(changed) - n, "%s%s",
-				    n == 0 ? ": " : ", ", key);
-	}
 	if (name != NULL)
 		snprintf(label, sizeof(label), " \"%.*s\"",
 		    label_len(name, 200), name);
 	snprintf(summary, sizeof(summary), "%s%s (%s) %s%s%s%s.",
 	    kind_nouns[k], label, id, verb, by != NULL ? " " : "",
 	    by != NULL ? by : "", changed);
-	if (by == NULL)
-		return audit_change(r, type, group, k, id, data, "%s", summary);
-	a = (struct audit){ .org = r->org, .now = r->now, .actor_id = NULL,
-	    .actor_name = NULL, .event_type = type, .event_group = group,
-	    .target = k, .target_id = id, .summary = summary, .data = data };
+	a = (struct audit){ .org = r->org, .now = r->now,
+	    .actor_id = by == NULL && r->key_id[0] != '\0' ? r->key_id : NULL,
+	    .actor_name = by == NULL ? r->key_name : NULL, .event_type = type,
+	    .event_group = group, .target = k, .target_id = id,
+	    .summary = summary, .data = data, .data_text = data_text };
 	if (audit_write(r->conn, &a) == -1) {
 		if (r->conn->err == SQLITE_OK)
 			fail_internal(r, "out of memory or randomness writing "
@@ -3195,6 +3400,30 @@ audit_object(struct rq *r, const char *type, enum kind k, const char *id,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * audit_record() of an object as a tree, obj (what the summary names),
+ * and data a tree (the field-level diff for field_update, whose keys the
+ * summary lists); both borrowed.
+ */
+static int
+audit_object(struct rq *r, const char *type, enum kind k, const char *id,
+    const json_t *obj, const json_t *data, const char *by)
+{
+	const char	*key;
+	json_t		*v;
+	char		 changed[512] = "";
+	size_t		 n = 0;
+
+	if (strcmp(type, "field_update") == 0)
+		json_object_foreach((json_t *)data, key, v)
+			if (n < sizeof(changed))
+				n += (size_t)snprintf(changed + n,
+				    sizeof(changed) - n, "%s%s",
+				    n == 0 ? ": " : ", ", key);
+	return audit_record(r, type, k, id, obj_label(obj), changed, data,
+	    NULL, by);
 }
 
 /*
@@ -3220,67 +3449,108 @@ static void
 reply_created(struct rq *r, enum stmt get, const struct ofield *fields,
     enum kind k, const char *id, const char *type, const char *idfield)
 {
-	json_t	*obj;
+	struct flat	 obj;
+	char		 name[256];
+	int		 rc;
 
 	if (type != NULL && emit_id(r, type, idfield, id) == -1)
 		return;
-	if ((obj = object_load(r, get, fields, id)) == NULL) {
-		if (r->conn->err == SQLITE_OK)
-			fail_internal(r, "object vanished inside its transaction");
-		return;
-	}
-	if (audit_object(r, "record_created", k, id, obj, obj, NULL) == 0)
-		reply(r, 201, json_incref(obj));
-	json_decref(obj);
+	if ((rc = flat_load(r, &obj, get, fields, id)) == 0)
+		fail_internal(r, "object vanished inside its transaction");
+	if (rc == 1 && audit_record(r, "record_created", k, id,
+	    flat_label(&obj, name, sizeof(name)), "", NULL, obj.b.p,
+	    NULL) == 0)
+		reply_buf(r, 201, &obj.b);
+	flat_free(&obj);
 }
 
 /*
  * Reply 200 with the object id of kind k as it is now. If anything changed
- * since before (taken), record a type.Updated event (when type is given)
- * with the field_diffs, and a field_update change record (6.4) with the
- * same diff, computed once, plus more (taken, or NULL): changes the object
- * does not show (a webhook's secret, redacted), for the record only.
+ * since before (flat_free()d here), record a type.Updated event (when
+ * type is given) with the field_diffs, and a field_update change record
+ * (6.4) with the same diff, computed once, plus more (taken, or NULL):
+ * changes the object does not show (a webhook's secret, redacted), under
+ * keys it does not have, for the record only.
  */
 static void
 reply_changed(struct rq *r, enum stmt get, const struct ofield *fields,
-    enum kind k, const char *id, json_t *before, json_t *more,
+    enum kind k, const char *id, struct flat *before, json_t *more,
     const char *type, const char *idfield)
 {
-	json_t	*after, *diffs = NULL;
+	struct flat	 after;
+	struct buf	 diffs = { NULL, 0, 0, 0 }, data = { NULL, 0, 0, 0 };
+	json_t		*subs = NULL, *v;
+	const char	*key;
+	char		 changed[512] = "", name[256], *extra = NULL;
+	size_t		 n, cn;
+	int		 rc;
 
-	if ((after = object_load(r, get, fields, id)) == NULL) {
-		if (r->conn->err == SQLITE_OK)
-			fail_internal(r, "object vanished inside its transaction");
+	if ((rc = flat_load(r, &after, get, fields, id)) == 0)
+		fail_internal(r, "object vanished inside its transaction");
+	if (rc != 1)
 		goto out;
+	n = flat_diff(before, &after, &diffs, changed, sizeof(changed));
+	if (type != NULL && n > 0) {
+		if ((subs = emit_subscribers(r, type, NULL)) == NULL)
+			goto out;
+		if (json_array_size(subs) > 0) {
+			buf_puts(&data, "{\"event_type\":");
+			buf_str(&data, type, strlen(type));
+			buf_puts(&data, ",\"");
+			buf_puts(&data, idfield);
+			buf_puts(&data, "\":");
+			buf_str(&data, id, strlen(id));
+			buf_puts(&data, ",\"field_diffs\":");
+			buf_add(&data, diffs.p, diffs.len);
+			buf_add(&data, "}", 1);
+			if (data.oom) {
+				fail_internal(r, "out of memory");
+				goto out;
+			}
+			if (emit_data(r, type, subs, data.p) == -1)
+				goto out;
+		}
 	}
-	if ((diffs = object_diff(before, after)) == NULL) {
+	if (more != NULL && json_object_size(more) > 0) {
+		if ((extra = json_dumps(more, JSON_COMPACT)) == NULL) {
+			fail_internal(r, "out of memory");
+			goto out;
+		}
+		/* {"a":..} and {"b":..} make {"a":..,"b":..}. */
+		diffs.len--;
+		buf_puts(&diffs, n > 0 ? "," : "");
+		buf_puts(&diffs, extra + 1);
+		cn = strlen(changed);
+		json_object_foreach(more, key, v)
+			if (cn < sizeof(changed))
+				cn += (size_t)snprintf(changed + cn,
+				    sizeof(changed) - cn, "%s%s",
+				    cn == 0 ? ": " : ", ", key);
+		n += json_object_size(more);
+	}
+	if (diffs.oom) {
 		fail_internal(r, "out of memory");
 		goto out;
 	}
-	if (type != NULL && json_object_size(diffs) > 0 && emit(r, type,
-	    json_pack("{s:s,s:O}", idfield, id, "field_diffs", diffs),
+	if (n > 0 && audit_record(r, "field_update", k, id,
+	    flat_label(&after, name, sizeof(name)), changed, NULL, diffs.p,
 	    NULL) == -1)
 		goto out;
-	if (more != NULL && json_object_update(diffs, more) == -1) {
-		fail_internal(r, "out of memory");
-		goto out;
-	}
-	if (json_object_size(diffs) > 0 && audit_object(r, "field_update", k,
-	    id, after, diffs, NULL) == -1)
-		goto out;
-	reply(r, 200, after);
-	after = NULL;
+	reply_buf(r, 200, &after.b);
 out:
-	json_decref(diffs);
-	json_decref(after);
+	free(extra);
+	free(data.p);
+	free(diffs.p);
+	json_decref(subs);
 	json_decref(more);
-	json_decref(before);
+	flat_free(&after);
+	flat_free(before);
 }
 
 /* reply_changed() of an object whose changes it shows whole. */
 static void
 reply_updated(struct rq *r, enum stmt get, const struct ofield *fields,
-    enum kind k, const char *id, json_t *before, const char *type,
+    enum kind k, const char *id, struct flat *before, const char *type,
     const char *idfield)
 {
 	reply_changed(r, get, fields, k, id, before, NULL, type, idfield);
@@ -3989,22 +4259,21 @@ static void
 h_vendor_update(struct rq *r)
 {
 	const json_t	*b = r->json;
-	json_t		*before;
+	struct flat	 before;
+	int		 rc;
 
-	if ((before = object_load(r, STMT_VENDOR_GET, vendor_obj,
-	    r->id)) == NULL) {
-		if (r->conn->err == SQLITE_OK)
+	if ((rc = flat_load(r, &before, STMT_VENDOR_GET, vendor_obj,
+	    r->id)) != 1 || exec(r->conn, STMT_VENDOR_UPDATE, "sssssssi",
+	    r->id, r->org, jstr(b, "name"), jstr(b, "website"),
+	    jstr(b, "description"), jstr(b, "hq_location"), jstr(b, "use_case"),
+	    r->now) == -1) {
+		if (rc == 0)
 			not_found(r, KIND_VENDOR, r->id);
-		return;
-	}
-	if (exec(r->conn, STMT_VENDOR_UPDATE, "sssssssi", r->id, r->org,
-	    jstr(b, "name"), jstr(b, "website"), jstr(b, "description"),
-	    jstr(b, "hq_location"), jstr(b, "use_case"), r->now) == -1) {
-		json_decref(before);
+		flat_free(&before);
 		return;
 	}
 	reply_updated(r, STMT_VENDOR_GET, vendor_obj, KIND_VENDOR, r->id,
-	    before, "Vendor.Updated", "vendor_id");
+	    &before, "Vendor.Updated", "vendor_id");
 }
 
 /* ------------------------------------------------------------------------
@@ -4238,19 +4507,16 @@ alert_set_dismissed(struct rq *r, int on)
 	const json_t	*ss;
 	const char	*reason = on ? jstr(r->json, "reason") : NULL;
 	char		*old = NULL;
-	json_t		*before;
+	struct flat	 before;
 	int64_t		 at, suppress, *sp = NULL;
 	int		 rc, was;
 
-	if ((before = object_load(r, STMT_ALERT_GET, alert_obj,
-	    r->id)) == NULL) {
-		if (r->conn->err == SQLITE_OK)
+	if ((rc = flat_load(r, &before, STMT_ALERT_GET, alert_obj,
+	    r->id)) != 1 || (st = q(r->conn, STMT_ALERT_GET, "ss", r->id,
+	    r->org)) == NULL || (rc = step(r->conn, st)) != SQLITE_ROW) {
+		if (rc == 0)
 			not_found(r, KIND_ALERT, r->id);
-		return;
-	}
-	if ((st = q(r->conn, STMT_ALERT_GET, "ss", r->id, r->org)) == NULL ||
-	    (rc = step(r->conn, st)) != SQLITE_ROW) {
-		json_decref(before);
+		flat_free(&before);
 		return;
 	}
 	was = sqlite3_column_int(st, ALERT_IS_DISMISSED);
@@ -4259,7 +4525,7 @@ alert_set_dismissed(struct rq *r, int on)
 	    (old = strdup((const char *)sqlite3_column_text(st,
 	    ALERT_DISMISS_REASON))) == NULL) {
 		fail_internal(r, "out of memory");
-		json_decref(before);
+		flat_free(&before);
 		return;
 	}
 	if (on && !was) {
@@ -4280,10 +4546,10 @@ alert_set_dismissed(struct rq *r, int on)
 		    (const int64_t *)NULL, r->now);
 	free(old);
 	if (rc == -1) {
-		json_decref(before);
+		flat_free(&before);
 		return;
 	}
-	reply_updated(r, STMT_ALERT_GET, alert_obj, KIND_ALERT, r->id, before,
+	reply_updated(r, STMT_ALERT_GET, alert_obj, KIND_ALERT, r->id, &before,
 	    "RadarDetectorResult.Updated", "radar_detector_result_id");
 }
 
@@ -4462,7 +4728,7 @@ rsm_read(struct rq *r, struct rsm *m)
 	col_copy(st, RSM_PLAN_ID, m->plan_id, sizeof(m->plan_id));
 	col_copy(st, RSM_EVENT_ID, m->event_id, sizeof(m->event_id));
 	col_copy(st, RSM_TRIGGER_ID, m->trigger_id, sizeof(m->trigger_id));
-	if ((m->before = object_tree(r->conn, st, rsm_obj)) == NULL)
+	if (flat_row(r->conn, &m->before, st, rsm_obj) == -1)
 		return -1;
 	return 1;
 }
@@ -4472,7 +4738,7 @@ static void
 rsm_free(struct rsm *m)
 {
 	free(m->title);
-	json_decref(m->before);
+	flat_free(&m->before);
 }
 
 /*
@@ -4482,9 +4748,8 @@ rsm_free(struct rsm *m)
 static void
 rsm_reply(struct rq *r, struct rsm *m)
 {
-	reply_updated(r, STMT_RSM_GET, rsm_obj, KIND_RSM, m->id, m->before,
+	reply_updated(r, STMT_RSM_GET, rsm_obj, KIND_RSM, m->id, &m->before,
 	    "Reassessment.Updated", "reassessment_id");
-	m->before = NULL;
 }
 
 /* What rsm_save() writes back of a reassessment. */
@@ -5055,14 +5320,14 @@ h_trg_update(struct rq *r)
 {
 	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
 	char		*types = NULL, *vendors = NULL;
-	json_t		*before;
+	struct flat	 before;
 	int64_t		 enabled, *ep = NULL;
-	int		 oom = 0;
+	int		 oom = 0, rc;
 
-	if ((before = object_load(r, STMT_TRG_GET, trg_obj, r->id)) == NULL) {
-		if (r->conn->err == SQLITE_OK)
+	if ((rc = flat_load(r, &before, STMT_TRG_GET, trg_obj, r->id)) != 1) {
+		if (rc == 0)
 			not_found(r, KIND_TRIGGER, r->id);
-		return;
+		goto out;
 	}
 	if (trg_rules(r) == -1)
 		goto out;
@@ -5080,11 +5345,10 @@ h_trg_update(struct rq *r)
 	    jstr(b, "name"), jstr(b, "assessment_plan_id"), types,
 	    jstr(b, "min_alert_severity"), vendors, ep, r->now) == -1)
 		goto out;
-	reply_updated(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER, r->id, before,
+	reply_updated(r, STMT_TRG_GET, trg_obj, KIND_TRIGGER, r->id, &before,
 	    NULL, NULL);
-	before = NULL;
 out:
-	json_decref(before);
+	flat_free(&before);
 	free(vendors);
 	free(types);
 }
@@ -5526,14 +5790,16 @@ h_webhook_update(struct rq *r)
 	const json_t	*b = r->json, *en = json_object_get(b, "enabled");
 	const char	*secret = jstr(b, "secret");
 	char		*events = NULL;
-	json_t		*before, *more = NULL;
+	struct flat	 before;
+	json_t		*more = NULL;
 	int64_t		 enabled, *ep = NULL, rotated = 0;
+	int		 rc;
 
-	if ((before = object_load(r, STMT_WH_GET, webhook_obj,
-	    r->id)) == NULL) {
-		if (r->conn->err == SQLITE_OK)
+	if ((rc = flat_load(r, &before, STMT_WH_GET, webhook_obj,
+	    r->id)) != 1) {
+		if (rc == 0)
 			not_found(r, KIND_WEBHOOK, r->id);
-		return;
+		goto out;
 	}
 	if (webhook_rules(r) == -1)
 		goto out;
@@ -5555,12 +5821,12 @@ h_webhook_update(struct rq *r)
 	    jstr(b, "url"), events, secret, jstr(b, "description"), ep, r->now,
 	    r->now + WEBHOOK_ROTATION) == -1)
 		goto out;
-	reply_changed(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK, r->id, before,
+	reply_changed(r, STMT_WH_GET, webhook_obj, KIND_WEBHOOK, r->id, &before,
 	    more, NULL, NULL);
-	before = more = NULL;
+	more = NULL;
 out:
 	json_decref(more);
-	json_decref(before);
+	flat_free(&before);
 	free(events);
 }
 
