@@ -14,7 +14,8 @@
 #
 # Switches: WERROR=1 turns warnings into errors (CI);
 # SANITIZE=address,undefined builds with the sanitizers; TEST_JOBS=N runs N
-# test files at a time (default: twice the cores; 1: one after another).
+# test files at a time (default: twice the cores; 1: one after another);
+# STATIC=1 links SQLite, jansson and libfcgi statically (below).
 
 VERSION  = 0.1.0
 PKGS     = jansson sqlite3 nettle libcurl
@@ -35,8 +36,18 @@ PKG_LIBS   := $(shell pkg-config --libs $(filter-out nettle libcurl,$(PKGS)) 2>/
 # nothing, while loading libnettle.so cost ~400,000 instructions of symbol
 # lookups per process (measured with callgrind; bench/README.md).
 NETTLE_LIBS ?= -Wl,-Bstatic $(shell pkg-config --libs nettle 2>/dev/null) -Wl,-Bdynamic
+FCGI_LIBS  := -lfcgi
+# STATIC=1 links SQLite, jansson and libfcgi statically too (Debian's
+# libsqlite3-dev, libjansson-dev and libfcgi-dev ship the archives): a CGI
+# request then skips the dynamic loader's work for them (bench/README.md
+# has the figures). The price: a security update of Debian's libsqlite3
+# reaches such a binary only when it is built again.
+ifdef STATIC
+PKG_LIBS   := -Wl,-Bstatic -lsqlite3 -ljansson -Wl,-Bdynamic
+FCGI_LIBS  := -Wl,-Bstatic -lfcgi -Wl,-Bdynamic
+endif
 CPPFLAGS += -DREASSESS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) $(NETTLE_LIBS) -lfcgi -lm
+LDLIBS   += $(PKG_LIBS) $(NETTLE_LIBS) $(FCGI_LIBS) -lm
 
 .PHONY: all test run clean openapi-examples
 
@@ -232,7 +243,9 @@ endif
 # admin command of the helper runs under it too. An error makes that process exit 99 (a CGI
 # request or a command: its test fails); every process writes its report to
 # var/valgrind/PID.log, and any report left there fails the target, which
-# catches the workers, whose exit status no test sees.
+# catches the workers, whose exit status no test sees. Files run several at
+# a time, as in make test (scripts/test.sh, TEST_JOBS): memcheck is
+# CPU-bound, and one file at a time left a core idle.
 VALGRIND_TRANSPORT ?= http
 VALGRIND_TESTS     ?= tests/
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
@@ -242,7 +255,8 @@ valgrind:
 	@sh scripts/deps.sh hardening
 	$(MAKE) reassess SANITIZE=
 	rm -rf var/valgrind && mkdir -p var/valgrind
-	REASSESS_TRANSPORT=$(VALGRIND_TRANSPORT) REASSESS_WRAP="$(VALGRIND)" bats $(VALGRIND_TESTS); \
+	TESTS='$(VALGRIND_TESTS)' TEST_JOBS='$(TEST_JOBS)' REASSESS_WRAP="$(VALGRIND)" \
+	    bash scripts/test.sh $(VALGRIND_TRANSPORT); \
 	rc=$$?; \
 	for f in var/valgrind/*.log; do \
 	    if [ -s "$$f" ]; then echo "== $$f"; cat "$$f"; rc=1; fi; \

@@ -121,7 +121,7 @@ day() { date -u -d "@$1" +%F; }
   mk_key "list three"; c="$KID"
   api --key "$ADMIN" POST "/v1/api-keys/$a/revoke"
   assert_status 200
-  sqlite3 "$REASSESS_DB" "update api_keys set expires_at = strftime('%s','now') - 10 where id = '$b'"
+  sql "update api_keys set expires_at = strftime('%s','now') - 10 where id = '$b'"
   api --key "$ADMIN" GET /v1/api-keys
   assert_status 200
   assert_json 'keys | join(",")' data
@@ -332,7 +332,7 @@ day() { date -u -d "@$1" +%F; }
   api --key "$ADMIN" POST "/v1/api-keys/$a/revoke"
   assert_status 200
   mk_key "rot expired" '"seconds_until_expiration":60'; b="$KID"
-  sqlite3 "$REASSESS_DB" "update api_keys set expires_at = strftime('%s','now') - 1 where id = '$b'"
+  sql "update api_keys set expires_at = strftime('%s','now') - 1 where id = '$b'"
   before="$(keys_digest)"
   api --key "$ADMIN" POST "/v1/api-keys/$a/rotate"
   assert_error 400 api_key_revoked
@@ -430,7 +430,7 @@ day() { date -u -d "@$1" +%F; }
   secret="$SECRET"
   api --key "$secret" GET /v1/vendors
   assert_status 200
-  sqlite3 "$REASSESS_DB" "update api_keys set expires_at = strftime('%s','now') - 1 where id = '$id'"
+  sql "update api_keys set expires_at = strftime('%s','now') - 1 where id = '$id'"
   api --key "$secret" GET /v1/vendors
   assert_detail 401 "Invalid or expired API key."
   api --key "$ADMIN" GET /v1/api-keys

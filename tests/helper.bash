@@ -29,7 +29,7 @@ cli() {
 
 # sql QUERY: read the suite's database directly (for state assertions).
 sql() {
-  sqlite3 -batch -noheader "$REASSESS_DB" "$1"
+  sqlite3 -batch -noheader -cmd ".timeout 5000" "$REASSESS_DB" "$1"
 }
 
 # db_digest: a fingerprint of every row, to show that a refused request

@@ -583,7 +583,7 @@ alert_of() {
   api PATCH "/v1/reassessments/$r2" "{\"radar_event_id\":\"$e2\",\"title\":\"Same event\"}"
   assert_status 200
   assert_json .title "Same event"
-  run sqlite3 "$REASSESS_DB" "INSERT INTO reassessments (id, org_id, title, radar_event_id, trigger_id, created_at, updated_at) VALUES ('cbrsm_$(printf '0%.0s' {1..32})', '$ORG', 'x', '$e1', '$t', 1, 1)"
+  run sqlite3 -cmd ".timeout 5000" "$REASSESS_DB" "INSERT INTO reassessments (id, org_id, title, radar_event_id, trigger_id, created_at, updated_at) VALUES ('cbrsm_$(printf '0%.0s' {1..32})', '$ORG', 'x', '$e1', '$t', 1, 1)"
   assert_failure
   assert_output --partial UNIQUE
 }
