@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,20 +124,28 @@ run(sqlite3 *db, sqlite3_stmt *st, struct result *r)
 }
 
 /*
- * One worker: open and prepare, say so on ready, wait for the start on go,
- * then commit until the deadline.
+ * One worker: open and prepare, say so on ready (1; 0 when it could not,
+ * after saying why), wait for the start on go, then commit until the
+ * deadline.
+ *
+ * Rationale: the busy handler comes first, as in reassess: two workers
+ * opening the WAL file at once can find it locked while the other reads
+ * the schema; without the handler one gave up at once, and the parent,
+ * which never got its ready byte, waited for it for ever.
  */
 static void
 worker(const char *path, int id, int ready, int go, const int64_t *deadline,
     struct result *r, float *lat)
 {
-	sqlite3		*db;
+	sqlite3		*db = NULL;
 	sqlite3_stmt	*begin, *insert, *commit, *rollback;
 	char		 v[64], c = 1;
 	int64_t		 t0, t1;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
-	    SQLITE_OK ||
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+	    SQLITE_OK)
+		sqlite3_busy_handler(db, busy_wait, NULL);
+	if (db == NULL ||
 	    sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) !=
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL) !=
@@ -145,10 +154,17 @@ worker(const char *path, int id, int ready, int go, const int64_t *deadline,
 	    &insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "ROLLBACK", -1, &rollback, NULL) !=
-	    SQLITE_OK)
-		fail(path, sqlite3_errmsg(db));
-	sqlite3_busy_handler(db, busy_wait, NULL);
-	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+	    SQLITE_OK) {
+		fprintf(stderr, "commit-floor: %s: %s\n", path, db != NULL ?
+		    sqlite3_errmsg(db) : "out of memory");
+		c = 0;
+		if (write(ready, &c, 1) != 1)
+			_exit(1);	/* the parent sees EOF */
+		_exit(1);
+	}
+	/* Closed once said, so that a worker that dies shows as EOF. */
+	if (write(ready, &c, 1) != 1 || close(ready) == -1 ||
+	    read(go, &c, 1) != 1)
 		fail("pipe", strerror(errno));
 	for (;;) {
 		if ((t0 = now_ns()) >= *deadline)
@@ -192,7 +208,7 @@ main(int argc, char *argv[])
 	double		 seconds = 5;
 	long		 commits = 0, errors = 0, nall = 0, i;
 	int		 workers = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, w;
-	int		 ready[2], go[2], status, failed = 0;
+	int		 ready[2], go[2], status, failed = 0, started;
 	pid_t		*pids;
 	char		 c;
 
@@ -244,12 +260,14 @@ main(int argc, char *argv[])
 	close(ready[1]);
 	close(go[0]);
 	/* Every worker connected and prepared, then the clock starts. */
+	for (w = 0, started = 1; w < workers; w++)
+		if (read(ready[0], &c, 1) != 1 || c == 0)
+			started = 0;
+	/* A worker that could not start: the others stop at once. */
+	*deadline = started ? now_ns() + (int64_t)(seconds * 1e9) : 0;
+	signal(SIGPIPE, SIG_IGN);	/* every worker may have gone */
 	for (w = 0; w < workers; w++)
-		if (read(ready[0], &c, 1) != 1)
-			fail("a worker did not start", "");
-	*deadline = now_ns() + (int64_t)(seconds * 1e9);
-	for (w = 0; w < workers; w++)
-		if (write(go[1], &c, 1) != 1)
+		if (write(go[1], &c, 1) != 1 && started)
 			fail("pipe", strerror(errno));
 	for (w = 0; w < workers; w++) {
 		if (waitpid(pids[w], &status, 0) == -1 || !WIFEXITED(status) ||
@@ -262,6 +280,9 @@ main(int argc, char *argv[])
 			fprintf(stderr, "commit-floor: worker %d: %ld errors, "
 			    "the first: %s\n", w, res[w].errors, res[w].why);
 	}
+
+	if (!started)
+		failed = 1;
 
 	/* Latencies of all the workers' commits together. */
 	if ((all = malloc(sizeof(float) * (size_t)(nall > 0 ? nall : 1))) ==
