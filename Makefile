@@ -268,13 +268,13 @@ valgrind:
 # 20 minutes more): the front line's checks and refusals (conventions),
 # every reassessment handler and the run (reassessments), the triggers'
 # drafts inside an event's transaction (reassessment_triggers), the webhook
-# handlers and `reassess deliver` against a real receiver (webhooks), and
-# every admin command (cli); over HTTP, so the serve workers are under
-# memcheck for a whole file's requests. Together they reach every section
-# of reassess.c.
+# handlers and `reassess deliver` against a real receiver (webhooks,
+# webhook_delivery), and every admin command (cli); over HTTP, so the
+# serve workers are under memcheck for a whole file's requests. Together
+# they reach every section of reassess.c.
 VALGRIND_CI_TESTS = tests/conventions.bats tests/reassessments.bats \
                     tests/reassessment_triggers.bats tests/webhooks.bats \
-                    tests/cli.bats
+                    tests/webhook_delivery.bats tests/cli.bats
 valgrind-ci:
 	$(MAKE) --no-print-directory valgrind VALGRIND_TESTS='$(VALGRIND_CI_TESTS)'
 
