@@ -1864,6 +1864,13 @@ null:
 	buf_puts(b, "null");
 }
 
+/* Append s as a JSON string, or null when s is NULL. */
+static void
+buf_cstr(struct buf *b, const char *s)
+{
+	buf_str(b, s, s != NULL ? strlen(s) : 0);
+}
+
 /*
  * Set the response: status and the JSON value o, whose reference this
  * takes. A NULL o (out of memory upstream) becomes a 500.
@@ -2720,27 +2727,34 @@ buf_col_json(struct buf *b, sqlite3_stmt *st, int i)
 	json_decref(v);
 }
 
+/*
+ * Append v as jansson writes a real at that many significant digits
+ * (JSON_REAL_PRECISION), never bare: 3 is 3.0.
+ */
+static void
+buf_real(struct buf *b, double v, int digits)
+{
+	char	 s[48];
+	int	 n;
+
+	n = snprintf(s, sizeof(s) - 2, "%.*g", digits, v);
+	if (n > 0 && (size_t)n < sizeof(s) - 2 && strpbrk(s, ".e") == NULL)
+		memcpy(s + n, ".0", 3);
+	buf_puts(b, s);
+}
+
 /* Columns i (tried) and i + 1 (succeeded) as a ratio to 4 places, or null. */
 static void
 buf_col_rate(struct buf *b, sqlite3_stmt *st, int i)
 {
 	int64_t	 tried = sqlite3_column_int64(st, i);
 	int64_t	 ok = sqlite3_column_int64(st, i + 1);
-	char	 s[40];
-	int	 n;
 
-	if (tried <= 0) {
+	if (tried <= 0)
 		buf_puts(b, "null");
-		return;
-	}
-	/* As jansson writes a real: 15 significant digits, never bare. */
-	n = snprintf(s, sizeof(s) - 2, "%.15g",
-	    floor((double)ok / (double)tried * 10000 + 0.5) / 10000);
-	if (strpbrk(s, ".e") == NULL) {
-		memcpy(s + n, ".0", 3);
-		n += 2;
-	}
-	buf_add(b, s, (size_t)n);
+	else
+		buf_real(b, floor((double)ok / (double)tried * 10000 + 0.5) /
+		    10000, 15);
 }
 
 
@@ -2910,6 +2924,20 @@ flat_label(const struct flat *f, char *out, size_t outsz)
 }
 
 /*
+ * Add name to the list of changed fields a change record's summary ends
+ * with, ": a, b" in changed (sz bytes), while there is room.
+ */
+static void
+changed_add(char *changed, size_t sz, const char *name)
+{
+	size_t	 n = strlen(changed);
+
+	if (n + 1 < sz)
+		snprintf(changed + n, sz - n, "%s%s", n == 0 ? ": " : ", ",
+		    name);
+}
+
+/*
  * field_diffs (4.1) of two writings of one object: each field whose value
  * differs, as {"old_value","new_value"}, into d as a JSON object;
  * updated_at is left out, as it moves with every change. Their names go
@@ -2921,7 +2949,7 @@ flat_diff(const struct flat *before, const struct flat *after,
 {
 	const struct ofield	*o;
 	const struct span	*x, *y;
-	size_t			 i, n = 0, cn = 0;
+	size_t			 i, n = 0;
 
 	buf_add(d, "{", 1);
 	for (o = after->fields; o->name != NULL; o++) {
@@ -2939,9 +2967,7 @@ flat_diff(const struct flat *before, const struct flat *after,
 		buf_puts(d, ",\"new_value\":");
 		buf_add(d, after->b.p + y->off, y->len);
 		buf_add(d, "}", 1);
-		if (cn < changedsz)
-			cn += (size_t)snprintf(changed + cn, changedsz - cn,
-			    "%s%s", cn == 0 ? ": " : ", ", o->name);
+		changed_add(changed, changedsz, o->name);
 	}
 	buf_add(d, "}", 1);
 	return n;
@@ -3124,9 +3150,9 @@ emit_data(struct rq *r, const char *type, const json_t *subs,
 		goto oom;
 	/* As json_dumps(JSON_COMPACT) writes {event_id, ..., data}. */
 	buf_puts(&env, "{\"event_id\":");
-	buf_str(&env, eid, strlen(eid));
+	buf_cstr(&env, eid);
 	buf_puts(&env, ",\"event_type\":");
-	buf_str(&env, type, strlen(type));
+	buf_cstr(&env, type);
 	buf_puts(&env, ",\"occurred_at\":");
 	buf_int(&env, r->now);
 	buf_puts(&env, ",\"data\":");
@@ -3212,19 +3238,20 @@ struct audit {
 static int
 audit_write(struct conn *c, const struct audit *a)
 {
-	char	 id[ID_LEN], *data;
+	char	 id[ID_LEN], *dumped = NULL;
 	int	 rc;
 
 	if (new_id(id, KIND_AUDIT) == -1)
 		return -1;
-	if ((data = a->data != NULL ? json_dumps(a->data, JSON_COMPACT) :
-	    strdup(a->data_text != NULL ? a->data_text : "{}")) == NULL)
+	if (a->data != NULL && (dumped = json_dumps(a->data,
+	    JSON_COMPACT)) == NULL)
 		return -1;
 	rc = exec(c, STMT_AUDIT_INSERT, "ssissssssss", id, a->org, a->now,
 	    a->actor_id, a->actor_name, a->event_type, a->event_group,
 	    a->target == KIND__MAX ? NULL : kind_targets[a->target],
-	    a->target_id, a->summary, data);
-	free(data);
+	    a->target_id, a->summary, dumped != NULL ? dumped :
+	    a->data_text != NULL ? a->data_text : "{}");
+	free(dumped);
 	return rc;
 }
 
@@ -3414,14 +3441,10 @@ audit_object(struct rq *r, const char *type, enum kind k, const char *id,
 	const char	*key;
 	json_t		*v;
 	char		 changed[512] = "";
-	size_t		 n = 0;
 
 	if (strcmp(type, "field_update") == 0)
 		json_object_foreach((json_t *)data, key, v)
-			if (n < sizeof(changed))
-				n += (size_t)snprintf(changed + n,
-				    sizeof(changed) - n, "%s%s",
-				    n == 0 ? ": " : ", ", key);
+			changed_add(changed, sizeof(changed), key);
 	return audit_record(r, type, k, id, obj_label(obj), changed, data,
 	    NULL, by);
 }
@@ -3482,7 +3505,7 @@ reply_changed(struct rq *r, enum stmt get, const struct ofield *fields,
 	json_t		*subs = NULL, *v;
 	const char	*key;
 	char		 changed[512] = "", name[256], *extra = NULL;
-	size_t		 n, cn;
+	size_t		 n;
 	int		 rc;
 
 	if ((rc = flat_load(r, &after, get, fields, id)) == 0)
@@ -3495,11 +3518,11 @@ reply_changed(struct rq *r, enum stmt get, const struct ofield *fields,
 			goto out;
 		if (json_array_size(subs) > 0) {
 			buf_puts(&data, "{\"event_type\":");
-			buf_str(&data, type, strlen(type));
+			buf_cstr(&data, type);
 			buf_puts(&data, ",\"");
 			buf_puts(&data, idfield);
 			buf_puts(&data, "\":");
-			buf_str(&data, id, strlen(id));
+			buf_cstr(&data, id);
 			buf_puts(&data, ",\"field_diffs\":");
 			buf_add(&data, diffs.p, diffs.len);
 			buf_add(&data, "}", 1);
@@ -3520,12 +3543,8 @@ reply_changed(struct rq *r, enum stmt get, const struct ofield *fields,
 		diffs.len--;
 		buf_puts(&diffs, n > 0 ? "," : "");
 		buf_puts(&diffs, extra + 1);
-		cn = strlen(changed);
 		json_object_foreach(more, key, v)
-			if (cn < sizeof(changed))
-				cn += (size_t)snprintf(changed + cn,
-				    sizeof(changed) - cn, "%s%s",
-				    cn == 0 ? ": " : ", ", key);
+			changed_add(changed, sizeof(changed), key);
 		n += json_object_size(more);
 	}
 	if (diffs.oom) {
@@ -8473,13 +8492,6 @@ text_clean(char *out, size_t sz, const char *s)
 	out[o] = '\0';
 }
 
-/* Append s as a JSON string, or null when s is NULL. */
-static void
-buf_cstr(struct buf *b, const char *s)
-{
-	buf_str(b, s, s != NULL ? strlen(s) : 0);
-}
-
 /*
  * The data of r's call record (6.4), as JSON text (the caller frees), or
  * NULL when out of memory. Names of query parameters only, each once, in
@@ -8493,7 +8505,7 @@ static char *
 call_data(const struct rq *r, const char *path, double ms)
 {
 	struct buf	 b = { NULL, 0, 0, 0 };
-	char		 route[256], name[CALL_TEXT_MAX + 1], num[48];
+	char		 route[256], name[CALL_TEXT_MAX + 1];
 	char		 key_name[4 * TITLE_MAX + 1], ip[sizeof(r->client_ip)];
 	const char	*p;
 	size_t		 i, j, o = 0;
@@ -8519,17 +8531,9 @@ call_data(const struct rq *r, const char *path, double ms)
 	buf_cstr(&b, route);
 	buf_puts(&b, ",\"status\":");
 	buf_int(&b, r->status);
-	/*
-	 * A real as jansson writes it at 10 significant digits (0.412, not
-	 * 0.41199999999999998), never bare: 3 is 3.0.
-	 */
-	n = snprintf(num, sizeof(num) - 2, "%.10g",
-	    round(ms * 1000.0) / 1000.0);
-	if (n > 0 && (size_t)n < sizeof(num) - 2 &&
-	    strpbrk(num, ".e") == NULL)
-		memcpy(num + n, ".0", 3);
+	/* 10 significant digits: 0.412, not 0.41199999999999998. */
 	buf_puts(&b, ",\"duration_ms\":");
-	buf_puts(&b, num);
+	buf_real(&b, round(ms * 1000.0) / 1000.0, 10);
 	buf_puts(&b, ",\"query_params\":[");
 	for (i = 0, n = 0; i < r->nparams; i++) {
 		for (j = 0; j < i; j++)
